@@ -1,0 +1,117 @@
+"""Local accounts: argon2id password hashes, roles, lockout after repeated failures, and sign-in sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core.errors import AuthError, InvalidInput
+from core.models import AuthSession, Role, User, utcnow
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+FREE_ATTEMPTS = 3
+LOCK_AFTER = 8
+LOCK_MINUTES = 15
+WRONG = "Wrong user name or password."
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`."""
+    return _hasher.hash(password)
+
+
+def create_user(session: Session, name: str, password: str | None, role: str = Role.ANALYST) -> User:
+    """Add a local account; a missing password makes an account that can sign in through single sign-on only."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise InvalidInput("A user name needs 1 to 120 characters.")
+    if role not in (Role.ANALYST, Role.ADMIN):
+        raise InvalidInput("The role must be analyst or admin.")
+    if password is not None and len(password) < 8:
+        raise InvalidInput("A password needs at least 8 characters.")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise InvalidInput(f"A user named {name!r} already exists.")
+    user = User(name=name, password_hash=hash_password(password) if password else None, role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, name: str, password: str, *, now: datetime | None = None,
+                 sleep: bool = True) -> User:
+    """The user when the password is right; AuthError otherwise, the same for an unknown user or a wrong password."""
+    now = now or utcnow()
+    user = session.scalar(select(User).where(User.name == name.strip()))
+    if user is None or user.password_hash is None:
+        # Verify against a dummy hash so an unknown user takes as long as a wrong password.
+        _verify(_DUMMY_HASH, password)
+        raise AuthError(WRONG)
+    if user.locked_until is not None and user.locked_until > now:
+        _verify(_DUMMY_HASH, password)
+        raise AuthError(WRONG)
+    if user.disabled or not _verify(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= LOCK_AFTER:
+            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+        if sleep and user.failed_logins > FREE_ATTEMPTS:
+            # Slow repeated guesses down: one more second per failure past the free ones, up to 5 s.
+            time.sleep(min(5.0, float(user.failed_logins - FREE_ATTEMPTS)))
+        raise AuthError(WRONG)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(session: Session, user: User, ttl_hours: float, now: datetime | None = None) -> str:
+    """A new sign-in token for `user` (only its hash is stored)."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    session.add(AuthSession(token_hash=_digest(token), user_id=user.id, created_at=now,
+                            expires_at=now + timedelta(hours=ttl_hours)))
+    return token
+
+
+def user_for_token(session: Session, token: str | None, now: datetime | None = None) -> User | None:
+    """The signed-in user for a token, or None when it is unknown, expired or the user is disabled."""
+    if not token:
+        return None
+    now = now or utcnow()
+    row = session.get(AuthSession, _digest(token))
+    if row is None or row.expires_at <= now:
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and not user.disabled else None
+
+
+def end_session(session: Session, token: str | None) -> None:
+    """Sign out: forget the token."""
+    if token:
+        session.execute(delete(AuthSession).where(AuthSession.token_hash == _digest(token)))
+
+
+def user_by_name(session: Session, name: str) -> User | None:
+    """A user by name."""
+    return session.scalar(select(User).where(User.name == name))

@@ -1,0 +1,171 @@
+"""Settings: one object read from the environment and an optional `.env`, failing loudly on a bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+SANDBOX_API_KEY = "sandbox-key"
+SANDBOX_AGENT_ID = "4000000000000001"
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"
+DEV_STATUS_TOKEN = "dev-status-token"
+WEBHOOK_PATH = "/webhooks/phantombuster/profile_extraction"
+
+
+class Settings(BaseSettings):
+    """Every knob of LeadRelay; field names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    phantombuster_api_key: SecretStr | None = None
+    phantombuster_base_url: str | None = None
+    phantombuster_agent_id: str | None = None
+    phantombuster_webhook_secret: SecretStr | None = None
+    phantombuster_webhook_secret_previous: SecretStr | None = None
+    phantombuster_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    phantombuster_max_retries: int = Field(default=4, ge=0, le=20)
+    phantombuster_retry_after_cap_seconds: float = Field(default=30.0, gt=0)
+    public_base_url: str = "http://127.0.0.1:8000"
+    status_api_token: SecretStr | None = None
+    status_rate_limit_per_minute: int = Field(default=60, ge=1)
+
+    sequential_queue_timeout: int = Field(default=1800, ge=10)
+    launch_lease_seconds: float = Field(default=120.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    expected_run_seconds: float = Field(default=300.0, gt=0)
+    max_run_attempts: int = Field(default=3, ge=1, le=20)
+    busy_backoff_seconds: float = Field(default=5.0, gt=0)
+
+    default_batch_size: int = Field(default=25, ge=1, le=2500)
+    max_active_jobs_per_analyst: int = Field(default=3, ge=1)
+    max_upload_mb: float = Field(default=50.0, gt=0)
+    max_rows: int = Field(default=200_000, ge=1)
+    max_columns: int = Field(default=200, ge=1)
+    recently_enriched_days: int = Field(default=30, ge=0)
+    parse_timeout_seconds: float = Field(default=60.0, gt=0)
+    parse_memory_mb: int = Field(default=1024, ge=64)
+
+    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    retention_completed_days: int = Field(default=7, ge=1)
+    retention_failed_days: int = Field(default=30, ge=1)
+    session_ttl_hours: float = Field(default=12.0, gt=0)
+
+    host: str = "127.0.0.1"
+    streamlit_port: int = Field(default=8501, ge=1, le=65535)
+    webhook_port: int = Field(default=8000, ge=1, le=65535)
+    sandbox_port: int = Field(default=8010, ge=1, le=65535)
+    redis_port: int = Field(default=6390, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("database_url", "redis_url", "phantombuster_base_url", "phantombuster_agent_id")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+    @property
+    def sandbox_mode(self) -> bool:
+        """True when no PhantomBuster key is set: the local sandbox stands in for PhantomBuster."""
+        key = self.phantombuster_api_key
+        return key is None or not key.get_secret_value().strip()
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when the project starts its own Redis-compatible server."""
+        return self.redis_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'leadrelay.db').resolve()}"
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def effective_pb_base_url(self) -> str:
+        if self.phantombuster_base_url:
+            return self.phantombuster_base_url.rstrip("/")
+        if self.sandbox_mode:
+            return f"http://{self.host}:{self.sandbox_port}/api/v2"
+        return "https://api.phantombuster.com/api/v2"
+
+    @property
+    def effective_pb_api_key(self) -> str:
+        return SANDBOX_API_KEY if self.sandbox_mode else self.phantombuster_api_key.get_secret_value()  # type: ignore[union-attr]
+
+    @property
+    def effective_agent_id(self) -> str:
+        return self.phantombuster_agent_id or SANDBOX_AGENT_ID
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """The secrets a webhook may carry: the current one, then the previous one during rotation."""
+        secrets = [
+            s.get_secret_value()
+            for s in (self.phantombuster_webhook_secret, self.phantombuster_webhook_secret_previous)
+            if s
+        ]
+        if not secrets and self.sandbox_mode:
+            secrets = [DEV_WEBHOOK_SECRET]
+        return [s for s in secrets if s]
+
+    @property
+    def webhook_url(self) -> str:
+        """Where PhantomBuster posts completion webhooks, secret included; never log it."""
+        return f"{self.public_base_url}{WEBHOOK_PATH}?secret={self.webhook_secrets[0]}"
+
+    @property
+    def effective_status_token(self) -> str | None:
+        if self.status_api_token is not None:
+            return self.status_api_token.get_secret_value() or None
+        return DEV_STATUS_TOKEN if self.sandbox_mode else None
+
+    def check_production(self) -> None:
+        """Raise ConfigError when a real key is set but what production needs is missing."""
+        if self.sandbox_mode:
+            return
+        if not self.phantombuster_agent_id:
+            raise ConfigError("PHANTOMBUSTER_AGENT_ID must be set when PHANTOMBUSTER_API_KEY is set.")
+        if not self.phantombuster_webhook_secret:
+            raise ConfigError("PHANTOMBUSTER_WEBHOOK_SECRET must be set when PHANTOMBUSTER_API_KEY is set.")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment (and `.env`); a bad value raises ConfigError naming the variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            problems.append(
+                f"{name}: {err['msg']} (got {err.get('input')!r})"
+                if "SECRET" not in name and "KEY" not in name and "TOKEN" not in name
+                else f"{name}: {err['msg']}"
+            )
+        raise ConfigError("Bad configuration: " + "; ".join(problems)) from None
+    settings.check_production()
+    return settings

@@ -1,0 +1,73 @@
+"""Plain-words explanations of PhantomBuster run failures, each with the next step and whether a retry helps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a run failed, for an analyst, and whether launching it again may help."""
+
+    code: str
+    message: str
+    retryable: bool
+
+
+COOKIE_EXPIRED = Failure(
+    "linkedin_cookie_expired",
+    "The LinkedIn session cookie expired: update it in PhantomBuster, then retry failed leads.",
+    retryable=False,
+)
+EMPTY_RESULT = Failure(
+    "empty_result",
+    "PhantomBuster finished but returned no profiles; the run is tried again automatically.",
+    retryable=True,
+)
+NO_PROFILE = "PhantomBuster returned no profile for this URL: check that the profile exists, then retry failed leads."
+CANCELLED = "Cancelled while PhantomBuster was running it."
+
+
+def timed_out(limit_seconds: int) -> Failure:
+    """The run exceeded SEQUENTIAL_QUEUE_TIMEOUT and was stopped."""
+    minutes = max(1, round(limit_seconds / 60))
+    return Failure(
+        "timed_out",
+        f"No result from PhantomBuster within {minutes} minutes, so the run was stopped; it is retried automatically.",
+        retryable=True,
+    )
+
+
+def explain(status: str, exit_code: int | None, end_type: str | None) -> Failure:
+    """Explain a finished container that did not succeed."""
+    if exit_code == 87:
+        return COOKIE_EXPIRED
+    if status == "launch error":
+        return Failure("launch_error", "PhantomBuster could not start the run; it is retried automatically.", True)
+    if end_type == "agent timeout":
+        return Failure(
+            "agent_timeout",
+            "The run hit the agent's time limit in PhantomBuster; it is retried automatically. "
+            "If it keeps happening, lower the batch size.",
+            True,
+        )
+    if end_type in ("global timeout", "org timeout"):
+        return Failure(
+            "execution_time_exhausted",
+            "PhantomBuster's execution time for the plan ran out: wait for the reset or upgrade the plan, "
+            "then retry failed leads.",
+            False,
+        )
+    if end_type == "killed":
+        return Failure("killed", "The run was stopped in PhantomBuster before it finished; it is retried.", True)
+    if end_type == "no log timeout":
+        return Failure(
+            "no_log_timeout", "The run stopped answering in PhantomBuster; it is retried automatically.", True
+        )
+    code = "unknown" if exit_code is None else f"exit_{exit_code}"
+    return Failure(
+        code,
+        f"The PhantomBuster run ended with an error (exit code {exit_code}); it is retried automatically. "
+        "If it keeps failing, open the run's console output in PhantomBuster.",
+        True,
+    )

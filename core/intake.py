@@ -1,0 +1,103 @@
+"""From an uploaded file to a queued job: the one code path the Upload page and the command line share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core import jobs
+from core.config import Settings
+from core.leadfile import ImportPreview, Limits, build_preview, parse_file
+from core.models import Job, User
+
+
+def limits(settings: Settings) -> Limits:
+    """The upload limits from the settings."""
+    return Limits(
+        max_bytes=int(settings.max_upload_mb * 1024 * 1024),
+        max_rows=settings.max_rows,
+        max_columns=settings.max_columns,
+        parse_timeout_s=settings.parse_timeout_seconds,
+        parse_memory_mb=settings.parse_memory_mb,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """What the database says about a preview: leads enriched recently, and earlier jobs from the same file."""
+
+    recent: dict[str, int]
+    same_file_jobs: list[int]
+
+
+def check(session: Session, settings: Settings, preview: ImportPreview) -> Checks:
+    """Look up recently enriched leads and earlier uploads of the same file."""
+    recent = jobs.recently_enriched(session, (lead.linkedin_url for lead in preview.leads),
+                                    settings.recently_enriched_days)
+    return Checks(recent=recent, same_file_jobs=jobs.same_file_jobs(session, preview.parsed.content_hash))
+
+
+def summary(preview: ImportPreview, checks: Checks) -> dict[str, Any]:
+    """The validation summary shown on the page and printed by the command line."""
+    return {
+        **preview.counts,
+        "recently_enriched": len(checks.recent),
+        "same_file_as_jobs": checks.same_file_jobs,
+        "sheet": preview.parsed.sheet_name,
+        "mapping": {k: v for k, v in preview.mapping.items() if v},
+    }
+
+
+def queue(
+    session: Session,
+    settings: Settings,
+    owner: User,
+    preview: ImportPreview,
+    *,
+    batch_size: int,
+    include_recent: bool = False,
+    priority: int = 0,
+    checks: Checks | None = None,
+) -> Job:
+    """Create the job: leads enriched recently are skipped unless `include_recent`."""
+    checks = checks or check(session, settings, preview)
+    return jobs.create_job(
+        session,
+        owner=owner,
+        preview=preview,
+        batch_size=batch_size,
+        priority=priority,
+        skip_recent={} if include_recent else checks.recent,
+        max_active_jobs=settings.max_active_jobs_per_analyst,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """A queued job and its validation summary."""
+
+    job: Job
+    summary: dict[str, Any]
+
+
+def import_file(
+    session: Session,
+    settings: Settings,
+    owner: User,
+    data: bytes,
+    file_name: str,
+    *,
+    sheet: str | None = None,
+    mapping: dict[str, str | None] | None = None,
+    batch_size: int,
+    include_recent: bool = False,
+) -> ImportResult:
+    """Parse, validate and queue a lead file in one go (the command-line path)."""
+    parsed = parse_file(data, file_name, limits(settings), sheet=sheet)
+    preview = build_preview(parsed, mapping)
+    checks = check(session, settings, preview)
+    job = queue(session, settings, owner, preview, batch_size=batch_size, include_recent=include_recent,
+                checks=checks)
+    return ImportResult(job=job, summary=summary(preview, checks))

@@ -1,0 +1,343 @@
+"""Job lifecycle: create a job from an import, split it into runs, track progress, cancel and retry."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.errors import InvalidInput, LimitReached, NotFound, PermissionDenied
+from core.models import (
+    ACTIVE_JOB_STATUSES,
+    ENDED_RUN_STATUSES,
+    IN_FLIGHT_RUN_STATUSES,
+    Job,
+    JobStage,
+    JobStatus,
+    Lead,
+    LeadStatus,
+    Role,
+    Run,
+    RunStatus,
+    User,
+    utcnow,
+)
+
+URL_CHUNK = 500
+
+
+class LeadLike(Protocol):
+    row_number: int
+    linkedin_url: str
+    company: str
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    email: str | None
+    country: str | None
+    values: dict[str, str]
+
+
+def visible_job(session: Session, user: User, job_id: int) -> Job:
+    """The job if `user` may see it (its owner or an admin); NotFound otherwise, never a hint it exists."""
+    job = session.get(Job, job_id)
+    if job is None or (user.role != Role.ADMIN and job.owner_id != user.id):
+        raise NotFound(f"No job #{job_id} is visible to you.")
+    return job
+
+
+def active_job_count(session: Session, owner_id: int) -> int:
+    """How many of an analyst's jobs are pending or running."""
+    stmt = select(func.count()).select_from(Job).where(Job.owner_id == owner_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+    return int(session.scalar(stmt) or 0)
+
+
+def recently_enriched(session: Session, urls: Iterable[str], days: int, now: datetime | None = None) -> dict[str, int]:
+    """Which of `urls` were enriched successfully in the last `days` days, with the job that did it."""
+    if days <= 0:
+        return {}
+    since = (now or utcnow()) - timedelta(days=days)
+    found: dict[str, int] = {}
+    unique = list(dict.fromkeys(urls))
+    for start in range(0, len(unique), URL_CHUNK):
+        chunk = unique[start : start + URL_CHUNK]
+        stmt = select(Lead.linkedin_url, Lead.job_id).where(
+            Lead.linkedin_url.in_(chunk), Lead.status == LeadStatus.SUCCESS, Lead.enriched_at >= since
+        )
+        for url, job_id in session.execute(stmt):
+            found.setdefault(url, job_id)
+    return found
+
+
+def same_file_jobs(session: Session, content_hash: str) -> list[int]:
+    """Ids of earlier jobs made from a file with the same content."""
+    stmt = select(Job.id).where(Job.content_hash == content_hash).order_by(Job.id.desc()).limit(5)
+    return list(session.scalars(stmt))
+
+
+def plan_batches(leads: Sequence[LeadLike], batch_size: int) -> list[tuple[str, list[int]]]:
+    """Group leads by company (first appearance order) and cut each group into batches of indexes."""
+    groups: OrderedDict[str, list[int]] = OrderedDict()
+    for index, lead in enumerate(leads):
+        groups.setdefault(lead.company.strip(), []).append(index)
+    batches: list[tuple[str, list[int]]] = []
+    for company, indexes in groups.items():
+        for start in range(0, len(indexes), batch_size):
+            batches.append((company, indexes[start : start + batch_size]))
+    return batches
+
+
+def create_job(
+    session: Session,
+    *,
+    owner: User,
+    preview: Any,
+    batch_size: int,
+    priority: int = 0,
+    skip_recent: dict[str, int] | None = None,
+    max_active_jobs: int | None = None,
+    actor: str = "analyst",
+) -> Job:
+    """Store a validated import as a job with its leads and runs; leads in `skip_recent` are not sent again."""
+    if batch_size < 1:
+        raise InvalidInput("The batch size must be at least 1.")
+    if max_active_jobs is not None and owner.role != Role.ADMIN:
+        active = active_job_count(session, owner.id)
+        if active >= max_active_jobs:
+            raise LimitReached(
+                f"You already have {active} active jobs (the limit is {max_active_jobs}). "
+                "Wait for one to finish or cancel one, then queue this file."
+            )
+    parsed = preview.parsed
+    leads: list[LeadLike] = list(preview.leads)
+    if not leads:
+        raise InvalidInput("This file has no lead with a LinkedIn profile URL, so there is nothing to queue.")
+    skip_recent = skip_recent or {}
+    to_send = [lead for lead in leads if lead.linkedin_url not in skip_recent]
+    batches = plan_batches(to_send, batch_size)
+    now = utcnow()
+    companies = list(dict.fromkeys(company for company, _ in batches))
+    job = Job(
+        owner_id=owner.id,
+        status=JobStatus.PENDING if batches else JobStatus.COMPLETED,
+        stage=JobStage.BATCH_PROCESSING if batches else JobStage.COMPLETED,
+        priority=priority,
+        batch_size=batch_size,
+        file_name=parsed.file_name[:255],
+        file_size=parsed.file_size,
+        content_hash=parsed.content_hash,
+        sheet_name=parsed.sheet_name,
+        columns=list(parsed.columns),
+        mapping=dict(preview.mapping),
+        report={**preview.counts, "skipped_recent": len(leads) - len(to_send)},
+        companies=", ".join(c or "(no company)" for c in companies)[:2000],
+        total_leads=len(to_send),
+        total_batches=len(batches),
+        percentage=0.0 if batches else 100.0,
+        created_at=now,
+        finished_at=None if batches else now,
+    )
+    session.add(job)
+    session.flush()
+    run_ids: list[int] = []
+    if batches:
+        run_rows = [
+            {
+                "job_id": job.id,
+                "owner_id": owner.id,
+                "seq": seq,
+                "company": company[:255],
+                "lead_count": len(indexes),
+                "priority": priority,
+                "status": RunStatus.PENDING,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for seq, (company, indexes) in enumerate(batches, start=1)
+        ]
+        run_ids = list(session.scalars(insert(Run).returning(Run.id, sort_by_parameter_order=True), run_rows))
+    run_of: dict[int, int] = {}
+    for run_id, (_, indexes) in zip(run_ids, batches, strict=True):
+        for index in indexes:
+            run_of[id(to_send[index])] = run_id
+    lead_rows = []
+    for lead in leads:
+        skipped_by = skip_recent.get(lead.linkedin_url)
+        lead_rows.append(
+            {
+                "job_id": job.id,
+                "run_id": run_of.get(id(lead)),
+                "row_number": lead.row_number,
+                "company": (lead.company or "")[:255],
+                "linkedin_url": lead.linkedin_url[:512],
+                "first_name": lead.first_name,
+                "last_name": lead.last_name,
+                "full_name": lead.full_name,
+                "email": lead.email,
+                "country": lead.country,
+                "input": lead.values,
+                "status": LeadStatus.SKIPPED if skipped_by else LeadStatus.PENDING,
+                "error": f"Enriched in the last days by job #{skipped_by}; not sent again." if skipped_by else None,
+            }
+        )
+    session.execute(insert(Lead), lead_rows)
+    audit.record(
+        session,
+        actor,
+        "job_created",
+        job_id=job.id,
+        file_name=job.file_name,
+        leads=len(leads),
+        to_send=len(to_send),
+        runs=len(batches),
+        batch_size=batch_size,
+        owner=owner.name,
+    )
+    return job
+
+
+def refresh_progress(session: Session, job_id: int, now: datetime | None = None) -> Job:
+    """Recount a job's leads and runs and move it to its final status when every run has ended."""
+    now = now or utcnow()
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise NotFound(f"Job #{job_id} does not exist.")
+    lead_counts = dict(
+        session.execute(
+            select(Lead.status, func.count())
+            .where(Lead.job_id == job_id, Lead.run_id.is_not(None))
+            .group_by(Lead.status)
+        ).all()
+    )
+    run_counts = dict(
+        session.execute(select(Run.status, func.count()).where(Run.job_id == job_id).group_by(Run.status)).all()
+    )
+    current = session.scalar(
+        select(func.min(Run.seq)).where(Run.job_id == job_id, Run.status.in_(IN_FLIGHT_RUN_STATUSES))
+    )
+    job.completed_leads = lead_counts.get(LeadStatus.SUCCESS, 0)
+    job.failed_leads = lead_counts.get(LeadStatus.FAILED, 0)
+    job.completed_batches = sum(run_counts.get(s, 0) for s in ENDED_RUN_STATUSES)
+    job.current_batch = current or job.current_batch
+    done = job.completed_leads + job.failed_leads + lead_counts.get(LeadStatus.CANCELLED, 0)
+    job.percentage = round(100.0 * done / job.total_leads, 1) if job.total_leads else 100.0
+    all_ended = job.completed_batches >= job.total_batches
+    if job.status in ACTIVE_JOB_STATUSES and all_ended:
+        job.finished_at = now
+        job.stage = JobStage.COMPLETED
+        job.percentage = 100.0
+        if job.total_leads and job.completed_leads == 0 and job.failed_leads > 0:
+            job.status = JobStatus.FAILED
+            job.error_code = job.error_code or "all_leads_failed"
+            job.error_message = job.error_message or "No lead of this file could be enriched."
+            job.error_at = now
+        else:
+            job.status = JobStatus.COMPLETED
+        audit.record(
+            session,
+            "worker",
+            f"job_{job.status}",
+            job_id=job.id,
+            completed=job.completed_leads,
+            failed=job.failed_leads,
+        )
+    job.updated_at = now
+    return job
+
+
+def mark_started(session: Session, job_id: int, now: datetime | None = None) -> None:
+    """Move a pending job to running when its first run is claimed."""
+    now = now or utcnow()
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PENDING)
+        .values(status=JobStatus.RUNNING, started_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _check_actor(user: User, job: Job) -> None:
+    if user.role != Role.ADMIN and job.owner_id != user.id:
+        raise PermissionDenied("You can only act on your own jobs.")
+
+
+def cancel_job(session: Session, user: User, job_id: int) -> int | None:
+    """Cancel a job's pending work; returns the id of its run in flight (which the worker must stop)."""
+    job = visible_job(session, user, job_id)
+    _check_actor(user, job)
+    if job.status not in ACTIVE_JOB_STATUSES:
+        raise InvalidInput(f"Job #{job_id} is already {job.status}; there is nothing to cancel.")
+    now = utcnow()
+    pending_runs = select(Run.id).where(Run.job_id == job_id, Run.status == RunStatus.PENDING)
+    session.execute(
+        update(Lead)
+        .where(Lead.job_id == job_id, Lead.status == LeadStatus.PENDING, Lead.run_id.in_(pending_runs))
+        .values(status=LeadStatus.CANCELLED, error="Cancelled before it was sent.")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Run)
+        .where(Run.job_id == job_id, Run.status == RunStatus.PENDING)
+        .values(status=RunStatus.CANCELLED, ended_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    in_flight = session.scalar(select(Run.id).where(Run.job_id == job_id, Run.status.in_(IN_FLIGHT_RUN_STATUSES)))
+    job.status = JobStatus.CANCELLED
+    job.stage = JobStage.COMPLETED
+    job.finished_at = now
+    job.updated_at = now
+    job.error_code = "cancelled"
+    job.error_message = f"Cancelled by {user.name}."
+    job.error_at = now
+    audit.record(session, user.role, "job_cancelled", job_id=job_id, by=user.name, run_in_flight=in_flight)
+    return in_flight
+
+
+def retry_failed_leads(session: Session, user: User, job_id: int, *, batch_size: int | None = None) -> int:
+    """Queue a job's failed leads again as new runs; returns how many leads were queued."""
+    job = visible_job(session, user, job_id)
+    _check_actor(user, job)
+    if job.status in ACTIVE_JOB_STATUSES:
+        raise InvalidInput(f"Job #{job_id} is still {job.status}; retry its failed leads when it has ended.")
+    failed = list(session.scalars(select(Lead).where(Lead.job_id == job_id, Lead.status == LeadStatus.FAILED)))
+    if not failed:
+        raise InvalidInput(f"Job #{job_id} has no failed lead to retry.")
+    size = batch_size or job.batch_size
+    now = utcnow()
+    base_seq = int(session.scalar(select(func.max(Run.seq)).where(Run.job_id == job_id)) or 0)
+    batches = plan_batches(failed, size)
+    for offset, (company, indexes) in enumerate(batches, start=1):
+        run = Run(
+            job_id=job_id,
+            owner_id=job.owner_id,
+            seq=base_seq + offset,
+            company=company[:255],
+            lead_count=len(indexes),
+            priority=job.priority,
+            status=RunStatus.PENDING,
+            created_at=now,
+        )
+        session.add(run)
+        session.flush()
+        for index in indexes:
+            failed[index].run_id = run.id
+            failed[index].status = LeadStatus.PENDING
+            failed[index].error = None
+    job.status = JobStatus.PENDING
+    job.stage = JobStage.BATCH_PROCESSING
+    job.total_batches += len(batches)
+    job.finished_at = None
+    job.error_code = job.error_message = None
+    job.error_at = None
+    job.failed_leads = 0
+    job.percentage = round(100.0 * job.completed_leads / job.total_leads, 1) if job.total_leads else 0.0
+    job.updated_at = now
+    audit.record(
+        session, user.role, "job_retry_failed", job_id=job_id, by=user.name, leads=len(failed), runs=len(batches)
+    )
+    return len(failed)

@@ -1,0 +1,149 @@
+"""The webhook server: PhantomBuster completion webhooks, the status API, health and metrics (a thin edge)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from core import status, webhooks
+from core.config import WEBHOOK_PATH, Settings
+from core.db import Database
+from core.errors import InvalidInput
+from core.metrics import WebhookMetrics
+
+log = logging.getLogger("leadrelay.webhook")
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per client: `per_minute` requests a minute, with bursts up to that number."""
+
+    per_minute: int
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def allow(self, key: str, now: float | None = None) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic() if now is None else now
+        rate = self.per_minute / 60.0
+        tokens, last = self.buckets.get(key, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+        if tokens >= 1.0:
+            self.buckets[key] = (tokens - 1.0, now)
+            return 0.0
+        self.buckets[key] = (tokens, now)
+        return (1.0 - tokens) / rate
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: Settings, db: Database, enqueue: Callable[[str], None]) -> Starlette:
+    """The ASGI app; `enqueue(container_id)` rings the worker and must not call PhantomBuster."""
+    metrics = WebhookMetrics(db, settings.expected_run_seconds)
+    limiter = RateLimiter(settings.status_rate_limit_per_minute)
+    secrets = settings.webhook_secrets
+    status_token = settings.effective_status_token
+
+    async def phantombuster_webhook(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            if not webhooks.secret_matches(request.query_params.get("secret"), secrets):
+                metrics.deliveries.labels("unauthorized").inc()
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            body = await _read_capped(request, settings.webhook_max_body_bytes)
+            if body is None:
+                metrics.deliveries.labels("too_large").inc()
+                return JSONResponse({"error": "body too large"}, status_code=413)
+            try:
+                payload = webhooks.parse_payload(body)
+            except InvalidInput as exc:
+                metrics.deliveries.labels("invalid").inc()
+                return JSONResponse({"error": exc.message}, status_code=400)
+            # One small write on the event loop: SQLite writes stay serialised and quick.
+            with db.write() as session:
+                first = webhooks.record(session, payload)
+            if first:
+                try:
+                    enqueue(payload.container_id)
+                except Exception as exc:  # noqa: BLE001 - the inbox row is kept; the reconciler re-enqueues it
+                    log.warning("webhook for container %s stored but not enqueued: %s", payload.container_id, exc)
+            metrics.deliveries.labels("accepted" if first else "duplicate").inc()
+            return JSONResponse({"ok": True, "duplicate": not first})
+        finally:
+            metrics.latency.observe(time.perf_counter() - started)
+
+    async def phantom_status(request: Request) -> Response:
+        given = request.headers.get("authorization", "")
+        token = given[7:] if given.lower().startswith("bearer ") else ""
+        if not status_token or not webhooks.secret_matches(token, [status_token]):
+            return JSONResponse({"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.allow(client)
+        if wait > 0:
+            return JSONResponse({"error": "rate limited"}, status_code=429,
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        with db.read() as session:
+            body = status.phantom_status(session, default_run_seconds=settings.expected_run_seconds)
+        return JSONResponse(body)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            with db.read() as session:
+                status.slot_view(session)
+        except Exception as exc:  # noqa: BLE001 - health reports the failure instead of raising it
+            return JSONResponse({"ok": False, "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    async def prometheus(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("not found", status_code=404)
+
+    return Starlette(
+        routes=[
+            Route(WEBHOOK_PATH, phantombuster_webhook, methods=["POST"]),
+            Route("/api/phantom_buster/status", phantom_status, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ],
+        exception_handlers={404: not_found},
+    )
+
+
+def main() -> None:
+    """Run the server with uvicorn; access logs are off because PhantomBuster puts the secret in the URL."""
+    import uvicorn
+
+    from core.config import load_settings
+    from core.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    import worker
+
+    app = create_app(settings, Database(settings.effective_database_url), worker.complete_container)
+    uvicorn.run(app, host=settings.host, port=settings.webhook_port, access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
