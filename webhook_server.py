@@ -99,8 +99,9 @@ def create_app(settings: Settings, db: Database, enqueue: Callable[[str], None])
         client = request.client.host if request.client else "unknown"
         wait = limiter.allow(client)
         if wait > 0:
-            return JSONResponse({"error": "rate limited"}, status_code=429,
-                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            return JSONResponse(
+                {"error": "rate limited"}, status_code=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+            )
         with db.read() as session:
             body = status.phantom_status(session, default_run_seconds=settings.expected_run_seconds)
         return JSONResponse(body)

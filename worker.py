@@ -56,8 +56,9 @@ def engine() -> Engine:
                 retry_after_cap=settings.phantombuster_retry_after_cap_seconds,
             )
             worker_id = f"worker:{socket.gethostname()}:{os.getpid()}"
-            _engine = Engine(Database(settings.effective_database_url), client, settings, HueyScheduler(),
-                             worker_id=worker_id)
+            _engine = Engine(
+                Database(settings.effective_database_url), client, settings, HueyScheduler(), worker_id=worker_id
+            )
         return _engine
 
 
@@ -133,7 +134,11 @@ def ring(task_name: str = "dispatch", *args: object) -> bool:
     try:
         {"dispatch": dispatch, "stop_run": stop_run, "reconcile": reconcile}[task_name](*args)
     except redis.RedisError as exc:
-        log.warning("could not enqueue %s (%s); the reconciler picks the work up within %.0f s",
-                    task_name, exc, settings.reconcile_interval_seconds)
+        log.warning(
+            "could not enqueue %s (%s); the reconciler picks the work up within %.0f s",
+            task_name,
+            exc,
+            settings.reconcile_interval_seconds,
+        )
         return False
     return True

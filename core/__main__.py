@@ -68,9 +68,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         if owner is None:
             print(f"No user named {args.owner!r}.", file=sys.stderr)
             return 2
-        result = intake.import_file(session, settings, owner, data, Path(args.file).name, sheet=args.sheet,
-                                    batch_size=args.batch_size or settings.default_batch_size,
-                                    include_recent=args.include_recent)
+        result = intake.import_file(
+            session,
+            settings,
+            owner,
+            data,
+            Path(args.file).name,
+            sheet=args.sheet,
+            batch_size=args.batch_size or settings.default_batch_size,
+            include_recent=args.include_recent,
+        )
     print(f"job {result.job.id}")
     for key, value in result.summary.items():
         print(f"  {key}: {value}")

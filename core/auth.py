@@ -46,8 +46,9 @@ def create_user(session: Session, name: str, password: str | None, role: str = R
     return user
 
 
-def authenticate(session: Session, name: str, password: str, *, now: datetime | None = None,
-                 sleep: bool = True) -> User:
+def authenticate(
+    session: Session, name: str, password: str, *, now: datetime | None = None, sleep: bool = True
+) -> User:
     """The user when the password is right; AuthError otherwise, the same for an unknown user or a wrong password."""
     now = now or utcnow()
     user = session.scalar(select(User).where(User.name == name.strip()))
@@ -89,8 +90,11 @@ def start_session(session: Session, user: User, ttl_hours: float, now: datetime 
     """A new sign-in token for `user` (only its hash is stored)."""
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
-    session.add(AuthSession(token_hash=_digest(token), user_id=user.id, created_at=now,
-                            expires_at=now + timedelta(hours=ttl_hours)))
+    session.add(
+        AuthSession(
+            token_hash=_digest(token), user_id=user.id, created_at=now, expires_at=now + timedelta(hours=ttl_hours)
+        )
+    )
     return token
 
 

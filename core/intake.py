@@ -12,6 +12,16 @@ from core.config import Settings
 from core.leadfile import ImportPreview, Limits, build_preview, parse_file
 from core.models import Job, User
 
+FIELDS = {
+    "linkedin_url": "LinkedIn profile URL",
+    "company": "Company",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "full_name": "Full name",
+    "email": "Email",
+    "country": "Country",
+}
+
 
 def limits(settings: Settings) -> Limits:
     """The upload limits from the settings."""
@@ -34,8 +44,9 @@ class Checks:
 
 def check(session: Session, settings: Settings, preview: ImportPreview) -> Checks:
     """Look up recently enriched leads and earlier uploads of the same file."""
-    recent = jobs.recently_enriched(session, (lead.linkedin_url for lead in preview.leads),
-                                    settings.recently_enriched_days)
+    recent = jobs.recently_enriched(
+        session, (lead.linkedin_url for lead in preview.leads), settings.recently_enriched_days
+    )
     return Checks(recent=recent, same_file_jobs=jobs.same_file_jobs(session, preview.parsed.content_hash))
 
 
@@ -98,6 +109,5 @@ def import_file(
     parsed = parse_file(data, file_name, limits(settings), sheet=sheet)
     preview = build_preview(parsed, mapping)
     checks = check(session, settings, preview)
-    job = queue(session, settings, owner, preview, batch_size=batch_size, include_recent=include_recent,
-                checks=checks)
+    job = queue(session, settings, owner, preview, batch_size=batch_size, include_recent=include_recent, checks=checks)
     return ImportResult(job=job, summary=summary(preview, checks))

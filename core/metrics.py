@@ -31,8 +31,9 @@ class DatabaseCollector(Collector):
         yield runs
         yield GaugeMetricFamily("leadrelay_queue_length", "Runs waiting for the slot.", value=counts.get("pending", 0))
         idle = (now - view.idle_since).total_seconds() if view.idle_since and view.run_id is None else 0.0
-        yield GaugeMetricFamily("leadrelay_slot_idle_seconds", "Seconds the slot has been idle (0 while busy).",
-                                value=idle)
+        yield GaugeMetricFamily(
+            "leadrelay_slot_idle_seconds", "Seconds the slot has been idle (0 while busy).", value=idle
+        )
         yield GaugeMetricFamily("leadrelay_slot_fence", "The slot's fencing token.", value=view.fence)
 
 
@@ -41,10 +42,13 @@ class WebhookMetrics:
 
     def __init__(self, db: Database, default_run_seconds: float) -> None:
         self.registry = CollectorRegistry()
-        self.deliveries = Counter("leadrelay_webhook_deliveries", "Webhook requests by result.", ["result"],
-                                  registry=self.registry)
+        self.deliveries = Counter(
+            "leadrelay_webhook_deliveries", "Webhook requests by result.", ["result"], registry=self.registry
+        )
         self.latency = Histogram(
-            "leadrelay_webhook_latency_seconds", "Time to record a webhook delivery and answer.",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=self.registry,
+            "leadrelay_webhook_latency_seconds",
+            "Time to record a webhook delivery and answer.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
         )
         self.registry.register(DatabaseCollector(db, default_run_seconds))

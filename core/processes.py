@@ -26,28 +26,63 @@ def process_specs(settings: Settings, python: str = sys.executable) -> list[Proc
     """Redis-compatible server (when REDIS_URL is unset), sandbox (when no API key), webhook server, worker, UI."""
     specs: list[ProcessSpec] = []
     if settings.embedded_redis:
-        specs.append(ProcessSpec("redis", redis_command(settings.redis_port, settings.data_dir / "redis", settings.host)))
+        specs.append(
+            ProcessSpec("redis", redis_command(settings.redis_port, settings.data_dir / "redis", settings.host))
+        )
     if settings.sandbox_mode:
         specs.append(
             ProcessSpec(
                 "sandbox",
-                [python, "-m", "core.sandbox", "--host", settings.host, "--port", str(settings.sandbox_port),
-                 "--agent-id", settings.effective_agent_id, "--webhook-url", settings.webhook_url],
+                [
+                    python,
+                    "-m",
+                    "core.sandbox",
+                    "--host",
+                    settings.host,
+                    "--port",
+                    str(settings.sandbox_port),
+                    "--agent-id",
+                    settings.effective_agent_id,
+                    "--webhook-url",
+                    settings.webhook_url,
+                ],
             )
         )
     specs.append(ProcessSpec("webhook", [python, "webhook_server.py"]))
     specs.append(
         ProcessSpec(
             "worker",
-            [python, "-m", "huey.bin.huey_consumer", "worker.huey", "-w", "1", "-k", "thread", "-g", "TERM",
-             "-t", "30", "-q"],
+            [
+                python,
+                "-m",
+                "huey.bin.huey_consumer",
+                "worker.huey",
+                "-w",
+                "1",
+                "-k",
+                "thread",
+                "-g",
+                "TERM",
+                "-t",
+                "30",
+                "-q",
+            ],
         )
     )
     specs.append(
         ProcessSpec(
             "web",
-            [python, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(settings.streamlit_port),
-             "--server.address", settings.host],
+            [
+                python,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app.py",
+                "--server.port",
+                str(settings.streamlit_port),
+                "--server.address",
+                settings.host,
+            ],
         )
     )
     return specs

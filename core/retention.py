@@ -18,10 +18,14 @@ def expired_job_ids(session: Session, completed_days: int, failed_days: int, now
     now = now or utcnow()
     completed_before = now - timedelta(days=completed_days)
     failed_before = now - timedelta(days=failed_days)
-    stmt = select(Job.id).where(
-        ((Job.status == JobStatus.COMPLETED) & (Job.finished_at < completed_before))
-        | (Job.status.in_((JobStatus.FAILED, JobStatus.CANCELLED)) & (Job.finished_at < failed_before))
-    ).limit(BATCH)
+    stmt = (
+        select(Job.id)
+        .where(
+            ((Job.status == JobStatus.COMPLETED) & (Job.finished_at < completed_before))
+            | (Job.status.in_((JobStatus.FAILED, JobStatus.CANCELLED)) & (Job.finished_at < failed_before))
+        )
+        .limit(BATCH)
+    )
     return list(session.scalars(stmt))
 
 
@@ -38,6 +42,13 @@ def clean_up(session: Session, completed_days: int, failed_days: int, now: datet
     session.execute(delete(AuditEvent).where(AuditEvent.job_id.in_(ids)))
     jobs = session.execute(delete(Job).where(Job.id.in_(ids))).rowcount
     counts = {"jobs": jobs, "leads": leads, "runs": runs}
-    audit.record(session, "system", "retention_clean_up", job_ids=ids[:50], **counts,
-                 completed_days=completed_days, failed_days=failed_days)
+    audit.record(
+        session,
+        "system",
+        "retention_clean_up",
+        job_ids=ids[:50],
+        **counts,
+        completed_days=completed_days,
+        failed_days=failed_days,
+    )
     return counts

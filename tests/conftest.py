@@ -23,7 +23,7 @@ def postgres() -> Iterator[Postgres]:
     try:
         pg = Postgres()
         pg.start()
-    except Exception as exc:  # noqa: BLE001 - any failure to start is reported the same way
+    except Exception as exc:
         unavailable(f"PostgreSQL could not start: {exc}")
     engine = create_engine(pg.url(), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -93,7 +93,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     try:
         server = RedisServer(tmp_path_factory.mktemp("redis"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         unavailable(f"the Redis-compatible server could not start: {exc}")
     yield server
     server.stop()

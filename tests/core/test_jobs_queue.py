@@ -18,7 +18,9 @@ def test_job_split_by_company_and_batch(db):
         runs = list(s.scalars(select(Run).where(Run.job_id == job.id).order_by(Run.seq)))
         assert [(r.company, r.lead_count) for r in runs] == [("Acme", 5), ("Acme", 5), ("Acme", 2), ("Beta AS", 3)]
         assert job.total_leads == 15 and job.total_batches == 4 and job.status == "pending"
-        per_run = dict(s.execute(select(Lead.run_id, func.count()).where(Lead.job_id == job.id).group_by(Lead.run_id)).all())
+        per_run = dict(
+            s.execute(select(Lead.run_id, func.count()).where(Lead.job_id == job.id).group_by(Lead.run_id)).all()
+        )
         assert sorted(per_run.values()) == [2, 3, 5, 5]
 
 
@@ -55,11 +57,13 @@ def test_active_job_limit(db):
     with db.write() as s:
         owner = factories.user(s)
         for i in range(3):
-            jobs.create_job(s, owner=owner, preview=factories.preview({"A": 1}, f"f{i}.csv"), batch_size=5,
-                            max_active_jobs=3)
+            jobs.create_job(
+                s, owner=owner, preview=factories.preview({"A": 1}, f"f{i}.csv"), batch_size=5, max_active_jobs=3
+            )
         with pytest.raises(LimitReached, match="limit is 3"):
-            jobs.create_job(s, owner=owner, preview=factories.preview({"A": 1}, "f4.csv"), batch_size=5,
-                            max_active_jobs=3)
+            jobs.create_job(
+                s, owner=owner, preview=factories.preview({"A": 1}, "f4.csv"), batch_size=5, max_active_jobs=3
+            )
 
 
 def test_visibility_and_cancel_permissions(db):
@@ -85,8 +89,11 @@ def test_recently_enriched_skipped(db):
     with db.write() as s:
         owner = factories.user(s)
         first = factories.job(s, owner, {"Acme": 3}, batch_size=5)
-        s.execute(Lead.__table__.update().where(Lead.job_id == first.id)
-                  .values(status="success", enriched_at=__import__("core.models").models.utcnow()))
+        s.execute(
+            Lead.__table__.update()
+            .where(Lead.job_id == first.id)
+            .values(status="success", enriched_at=__import__("core.models").models.utcnow())
+        )
         p = factories.preview({"Acme": 3}, "again.xlsx")
         recent = jobs.recently_enriched(s, [lead.linkedin_url for lead in p.leads], 30)
         assert len(recent) == 3

@@ -21,8 +21,16 @@ def test_secret_matching():
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"exitCode": 0}', b'{"containerId": true}', b'{"containerId": "../etc"}',
-     b'{"containerId": "1", "exitCode": "0"}', b'{"containerId": "1", "runDuration": "x"}', b"\xff\xfe"],
+    [
+        b"not json",
+        b"[]",
+        b'{"exitCode": 0}',
+        b'{"containerId": true}',
+        b'{"containerId": "../etc"}',
+        b'{"containerId": "1", "exitCode": "0"}',
+        b'{"containerId": "1", "runDuration": "x"}',
+        b"\xff\xfe",
+    ],
 )
 def test_bad_payloads_refused(body):
     with pytest.raises(InvalidInput):
@@ -30,8 +38,17 @@ def test_bad_payloads_refused(body):
 
 
 def test_payload_shape_accepted():
-    p = webhooks.parse_payload(json.dumps({"agentId": "1", "containerId": 3358014727012763, "exitCode": 0,
-                                           "exitMessage": "finished", "resultObject": "[]"}).encode())
+    p = webhooks.parse_payload(
+        json.dumps(
+            {
+                "agentId": "1",
+                "containerId": 3358014727012763,
+                "exitCode": 0,
+                "exitMessage": "finished",
+                "resultObject": "[]",
+            }
+        ).encode()
+    )
     assert p.container_id == "3358014727012763" and p.exit_code == 0
 
 

@@ -1,0 +1,157 @@
+"""Read models for the pages: small indexed reads scoped to what the signed-in user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from core import jobs
+from core.models import ACTIVE_JOB_STATUSES, AuditEvent, Job, Lead, LeadStatus, Role, Run, User, utcnow
+
+FINISHED_LINGER = timedelta(seconds=5)
+
+
+def _scoped(stmt: Select[Any], user: User) -> Select[Any]:
+    return stmt if user.role == Role.ADMIN else stmt.where(Job.owner_id == user.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """The sidebar's compact indicator: active job count and the latest one's progress."""
+
+    active: int
+    latest_file: str | None
+    latest_percentage: float
+    latest_company: str | None
+
+
+def indicator(session: Session, user: User) -> Indicator:
+    """Count the user's active jobs (never more than the per-user limit, so tiny) and read the newest."""
+    rows = list(
+        session.execute(
+            select(Job.id, Job.file_name, Job.percentage)
+            .where(Job.owner_id == user.id, Job.status.in_(ACTIVE_JOB_STATUSES))
+            .order_by(Job.id.desc())
+            .limit(50)
+        )
+    )
+    if not rows:
+        return Indicator(0, None, 0.0, None)
+    latest = rows[0]
+    company = session.scalar(select(Run.company).where(Run.job_id == latest.id).order_by(Run.seq).limit(1))
+    return Indicator(len(rows), latest.file_name, latest.percentage, company)
+
+
+def active_jobs(session: Session, user: User, now: datetime | None = None, limit: int = 100) -> list[Job]:
+    """Pending and running jobs, plus those that ended in the last 5 seconds (they linger, then leave)."""
+    now = now or utcnow()
+    stmt = (
+        select(Job)
+        .where(or_(Job.status.in_(ACTIVE_JOB_STATUSES), Job.finished_at >= now - FINISHED_LINGER))
+        .order_by(Job.id)
+        .limit(limit)
+    )
+    return list(session.scalars(_scoped(stmt, user)))
+
+
+def finished_since(session: Session, user: User, since_id: int, since: datetime) -> list[Job]:
+    """The user's own jobs that ended after `since` (for completion toasts)."""
+    stmt = (
+        select(Job)
+        .where(Job.owner_id == user.id, Job.finished_at >= since, Job.id >= since_id)
+        .order_by(Job.finished_at)
+        .limit(20)
+    )
+    return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    """What the History page narrows the list by."""
+
+    statuses: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    owner_id: int | None = None
+    search: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of jobs, newest first, and whether an older page exists."""
+
+    jobs: list[Job]
+    owners: dict[int, str]
+    has_more: bool
+
+
+def history(
+    session: Session, user: User, flt: HistoryFilter, *, before_id: int | None = None, per_page: int = 25
+) -> HistoryPage:
+    """A page of jobs by keyset (id below `before_id`), so no page ever counts the whole table."""
+    stmt = select(Job).order_by(Job.id.desc()).limit(per_page + 1)
+    stmt = _scoped(stmt, user)
+    if before_id is not None:
+        stmt = stmt.where(Job.id < before_id)
+    if flt.statuses:
+        stmt = stmt.where(Job.status.in_(flt.statuses))
+    if flt.since is not None:
+        stmt = stmt.where(Job.created_at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(Job.created_at < flt.until)
+    if flt.owner_id is not None and user.role == Role.ADMIN:
+        stmt = stmt.where(Job.owner_id == flt.owner_id)
+    term = flt.search.strip()
+    if term:
+        like = f"%{term.lower()}%"
+        conditions = [Job.file_name.ilike(like), Job.companies.ilike(like)]
+        if term.lstrip("#").isdigit():
+            conditions.append(Job.id == int(term.lstrip("#")))
+        stmt = stmt.where(or_(*conditions))
+    rows = list(session.scalars(stmt))
+    owner_ids = {job.owner_id for job in rows}
+    owners = dict(session.execute(select(User.id, User.name).where(User.id.in_(owner_ids))).all()) if owner_ids else {}
+    return HistoryPage(jobs=rows[:per_page], owners=owners, has_more=len(rows) > per_page)
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    """Everything the job detail shows: the job, its runs, a page of leads and the audit trail."""
+
+    job: Job
+    owner: str
+    runs: list[Run]
+    leads: list[Lead]
+    audit: list[AuditEvent]
+
+
+def job_detail(
+    session: Session, user: User, job_id: int, *, lead_status: str | None = None, lead_limit: int = 200
+) -> JobDetail:
+    """The detail of a job the user may see; NotFound for anyone else's."""
+    job = jobs.visible_job(session, user, job_id)
+    owner = session.scalar(select(User.name).where(User.id == job.owner_id)) or "?"
+    runs = list(session.scalars(select(Run).where(Run.job_id == job_id).order_by(Run.seq).limit(1000)))
+    lead_stmt = select(Lead).where(Lead.job_id == job_id).order_by(Lead.row_number).limit(lead_limit)
+    if lead_status:
+        lead_stmt = lead_stmt.where(Lead.status == lead_status)
+    leads = list(session.scalars(lead_stmt))
+    trail = list(
+        session.scalars(select(AuditEvent).where(AuditEvent.job_id == job_id).order_by(AuditEvent.id.desc()).limit(300))
+    )
+    return JobDetail(job=job, owner=owner, runs=runs, leads=leads, audit=trail)
+
+
+def job_leads_for_export(
+    session: Session, user: User, job_id: int, *, failed_only: bool = False
+) -> tuple[Job, list[Lead]]:
+    """A visible job and its leads in file order, for the download."""
+    job = jobs.visible_job(session, user, job_id)
+    stmt = select(Lead).where(Lead.job_id == job_id).order_by(Lead.row_number)
+    if failed_only:
+        stmt = stmt.where(Lead.status == LeadStatus.FAILED)
+    return job, list(session.scalars(stmt))
