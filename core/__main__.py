@@ -108,7 +108,9 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"LeadRelay: open http://{settings.host}:{settings.streamlit_port}  (Ctrl-C stops everything)")
     manager = Manager()
     for spec in process_specs(settings):
-        manager.add_process(spec.name, spec.cmd, cwd=str(Path(__file__).resolve().parent.parent))
+        manager.add_process(
+            spec.name, spec.cmd, cwd=str(Path(__file__).resolve().parent.parent), env={**os.environ, **(spec.env or {})}
+        )
     manager.loop()
     return manager.returncode or 0
 

@@ -16,6 +16,7 @@ class ProcessSpec:
 
     name: str
     argv: list[str]
+    env: dict[str, str] | None = None
 
     @property
     def cmd(self) -> str:

@@ -47,6 +47,10 @@ class Stack:
             self.env.pop(key, None)
         self.env.update({k.upper(): str(v) for k, v in settings.items()})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        # Tests share one Redis-compatible server: start each stack with an empty queue.
+        redis_client = __import__("redis").Redis.from_url(redis.url)
+        redis_client.flushall()
+        redis_client.close()
         self.db = Database(database_url)
         self.sandbox = httpx.Client(base_url=f"http://127.0.0.1:{self.sandbox_port}", timeout=10)
 
