@@ -1,0 +1,65 @@
+"""Fake profiles: deterministic per URL, names from the slug, the §5.2 fields, `query` exactly the input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.sandbox.profiles import is_profile_url, make_profile
+
+FIELDS = {
+    "linkedinProfileUrl",
+    "firstName",
+    "lastName",
+    "fullName",
+    "linkedinHeadline",
+    "linkedinDescription",
+    "location",
+    "linkedinJobTitle",
+    "companyName",
+    "linkedinCompanyUrl",
+    "companyIndustry",
+    "linkedinSchoolName",
+    "linkedinSkillsLabel",
+    "linkedinFollowersCount",
+    "linkedinConnectionsCount",
+    "linkedinProfileImageUrl",
+    "professionalEmail",
+    "query",
+    "timestamp",
+}
+STAMP = "2026-01-02T03:04:05.000Z"
+
+
+def test_names_come_from_the_slug_and_fields_are_complete() -> None:
+    p = make_profile("https://www.linkedin.com/in/jane-doe-42", STAMP)
+    assert set(p) >= FIELDS
+    assert (p["firstName"], p["lastName"], p["fullName"]) == ("Jane", "Doe", "Jane Doe")
+    assert p["linkedinProfileUrl"] == "https://www.linkedin.com/in/jane-doe-42/"
+    assert p["query"] == "https://www.linkedin.com/in/jane-doe-42" and p["timestamp"] == STAMP
+    assert p["linkedinHeadline"].startswith(p["linkedinJobTitle"])
+    assert isinstance(p["linkedinFollowersCount"], int) and p["linkedinSkillsLabel"].count(",") >= 2
+    datetime.fromisoformat(p["timestamp"])
+
+
+def test_odd_slugs() -> None:
+    assert make_profile("linkedin.com/in/%C3%A9lodie-de-la-tour-a1b2c3/", STAMP)["lastName"] == "De La Tour"
+    single = make_profile("https://fr.linkedin.com/in/madonna", STAMP)
+    assert single["firstName"] == "Madonna" and single["lastName"]
+    opaque = make_profile("https://www.linkedin.com/in/ACwAAAB1234xyz", STAMP)
+    assert opaque["firstName"] and opaque["lastName"]
+
+
+def test_not_a_profile_url_gives_an_error_row() -> None:
+    row = make_profile("https://example.com/in/jane", STAMP)
+    assert row == {"query": "https://example.com/in/jane", "error": "Not a LinkedIn profile URL", "timestamp": STAMP}
+    assert not is_profile_url("https://www.linkedin.com/company/acme") and not is_profile_url(None)
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
+def test_deterministic_and_query_is_the_exact_input(slug: str) -> None:
+    url = "https://www.linkedin.com/in/" + slug
+    a, b = make_profile(url, STAMP), make_profile(url, STAMP)
+    assert a == b and a["query"] == url
