@@ -334,6 +334,17 @@ class Engine:
             if token is not None:
                 slots.release(session, token, now=now)
                 next_plan = self._claim_next(session, now, "worker")
+                audit.record(
+                    session,
+                    actor,
+                    "slot_handed_over",
+                    job_id=run.job_id,
+                    run_id=run_id,
+                    at=now,
+                    phantom_container_id=container_id,
+                    next_job_queued=next_plan is not None,
+                    next_run_id=next_plan.run_id if next_plan else None,
+                )
         if next_plan is not None:
             self._launch(next_plan, "worker")
         elif token is None or outcome.retry:
