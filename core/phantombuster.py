@@ -26,7 +26,7 @@ _FRIENDLY = {
     401: "PhantomBuster refused the API key: check PHANTOMBUSTER_API_KEY",
     402: "The PhantomBuster plan limit is reached: upgrade the plan or wait for the reset",
     403: "PhantomBuster forbids this action for the API key",
-    404: "PhantomBuster does not know this agent or container: check PHANTOMBUSTER_AGENT_ID",
+    404: "PhantomBuster does not know this agent: check PHANTOMBUSTER_AGENT_ID",
 }
 
 
@@ -100,6 +100,7 @@ class CircuitBreaker:
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
+        self._probing = False
         self._lock = threading.Lock()
 
     @property
@@ -108,7 +109,11 @@ class CircuitBreaker:
             return self._opened_at is not None and self._clock() - self._opened_at < self.cooldown
 
     def before_call(self) -> None:
-        if self.is_open:
+        with self._lock:
+            blocked = self._opened_at is not None and (self._clock() - self._opened_at < self.cooldown or self._probing)
+            if self._opened_at is not None and not blocked:
+                self._probing = True  # after the cooldown, only one call probes
+        if blocked:
             raise CircuitOpen(
                 "PhantomBuster failed several times in a row; calls pause for a moment and resume by themselves.",
                 retryable=True,
@@ -117,6 +122,7 @@ class CircuitBreaker:
 
     def record(self, ok: bool) -> None:
         with self._lock:
+            self._probing = False
             if ok:
                 self._failures, self._opened_at = 0, None
                 return
@@ -141,8 +147,9 @@ class PhantomBusterClient:
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if http.timeout.read is None or http.timeout.connect is None:
-            raise ValueError("the httpx.Client given to PhantomBusterClient must have timeouts")
+        t = http.timeout
+        if None in (t.connect, t.read, t.write, t.pool):
+            raise ValueError("the httpx.Client given to PhantomBusterClient must have timeouts (connect, read, write and pool)")
         self.http = http
         self.agent_id = agent_id
         self._headers = {"X-Phantombuster-Key": api_key, "Accept": "application/json"}
@@ -232,8 +239,9 @@ class PhantomBusterClient:
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None, idempotent: bool = True
     ) -> Any:
         attempt = 0
+        # The breaker decides whether a call may start; the retries of a call that started belong to it.
+        self.breaker.before_call()
         while True:
-            self.breaker.before_call()
             try:
                 response = self.http.request(method, path, params=params, json=json, headers=self._headers)
             except httpx.TransportError as exc:
@@ -257,7 +265,7 @@ class PhantomBusterClient:
                         raise PhantomBusterError(
                             "PhantomBuster answered with something that is not JSON.", retryable=False
                         ) from None
-                error = self._error_from(response, idempotent=idempotent)
+                error = self._error_from(response, idempotent=idempotent, path=path)
                 if isinstance(error, PhantomBusterBusy):
                     self.breaker.record(True)
                     raise error
@@ -278,7 +286,7 @@ class PhantomBusterClient:
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
 
     @staticmethod
-    def _error_from(response: httpx.Response, *, idempotent: bool) -> PhantomBusterError:
+    def _error_from(response: httpx.Response, *, idempotent: bool, path: str = "") -> PhantomBusterError:
         try:
             body = response.json()
         except ValueError:
@@ -314,6 +322,8 @@ class PhantomBusterClient:
                 retry_after=retry_after,
             )
         friendly = _FRIENDLY.get(status, f"PhantomBuster refused the request ({status})")
+        if status == 404 and path.startswith("containers/"):
+            friendly = "PhantomBuster does not know this container (it may have been deleted, or the id is wrong)"
         message = f"{friendly}: {text}" if text else f"{friendly}."
         return PhantomBusterError(message, code=f"http_{status}", status_code=status, retryable=False)
 

@@ -97,3 +97,4 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         unavailable(f"the Redis-compatible server could not start: {exc}")
     yield server
     server.stop()
+from tests.support.sandbox_process import sandbox_process  # noqa: F401, E402 - shared fixture

@@ -4,67 +4,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
 from core import slot
-from core.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from core.engine import Engine
 from core.models import Job, Lead, Run, utcnow
-from core.phantombuster import PhantomBusterClient
 from core.reconciler import reconcile
 from tests.support import factories
-from tests.support.services import free_port, unavailable, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class SandboxProcess:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.sandbox", "--port", str(self.port), "--agent-id", SANDBOX_AGENT_ID],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_port(self.port, 20, self.proc)
-        self.control = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
-
-    def reset(self, **faults: object) -> None:
-        self.control.post("/__sandbox/reset").raise_for_status()
-        if faults:
-            self.control.post("/__sandbox/faults", json=faults).raise_for_status()
-
-    def record(self) -> dict:
-        return self.control.get("/__sandbox/record").json()
-
-    def client(self, **kwargs: object) -> PhantomBusterClient:
-        http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}/api/v2/", timeout=5)
-        return PhantomBusterClient(http, api_key=SANDBOX_API_KEY, agent_id=SANDBOX_AGENT_ID, **kwargs)
-
-    def stop(self) -> None:
-        self.control.close()
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-@pytest.fixture(scope="session")
-def sandbox_process() -> Iterator[SandboxProcess]:
-    try:
-        sb = SandboxProcess()
-    except Exception as exc:
-        unavailable(f"the sandbox could not start: {exc}")
-    yield sb
-    sb.stop()
 
 
 class QueueScheduler:

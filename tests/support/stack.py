@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis as redis_lib
 
 from core.db import Database
 from core.models import Job
@@ -47,10 +48,6 @@ class Stack:
             self.env.pop(key, None)
         self.env.update({k.upper(): str(v) for k, v in settings.items()})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        # Tests share one Redis-compatible server: start each stack with an empty queue.
-        redis_client = __import__("redis").Redis.from_url(redis.url)
-        redis_client.flushall()
-        redis_client.close()
         self.db = Database(database_url)
         self.sandbox = httpx.Client(base_url=f"http://127.0.0.1:{self.sandbox_port}", timeout=10)
 
@@ -107,6 +104,10 @@ class Stack:
         return self._spawn(name, argv)
 
     def start(self, faults: dict[str, Any] | None = None, workers: int = 1) -> Stack:
+        # Tests share one Redis-compatible server: start each stack with an empty queue.
+        client = redis_lib.Redis.from_url(self.redis.url)
+        client.flushall()
+        client.close()
         self.start_sandbox(faults)
         self.start_webhook_server()
         for i in range(workers):
