@@ -149,7 +149,9 @@ class PhantomBusterClient:
     ) -> None:
         t = http.timeout
         if None in (t.connect, t.read, t.write, t.pool):
-            raise ValueError("the httpx.Client given to PhantomBusterClient must have timeouts (connect, read, write and pool)")
+            raise ValueError(
+                "the httpx.Client given to PhantomBusterClient must have timeouts (connect, read, write and pool)"
+            )
         self.http = http
         self.agent_id = agent_id
         self._headers = {"X-Phantombuster-Key": api_key, "Accept": "application/json"}

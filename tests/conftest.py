@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from core.config import Settings, load_settings
 from core.db import Database
 from core.schema import migrate
+from tests.support.sandbox_process import sandbox_process  # noqa: F401 - a shared fixture
 from tests.support.services import Postgres, RedisServer, unavailable
 
 _counter = itertools.count()
@@ -97,4 +98,3 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         unavailable(f"the Redis-compatible server could not start: {exc}")
     yield server
     server.stop()
-from tests.support.sandbox_process import sandbox_process  # noqa: F401, E402 - shared fixture
