@@ -34,7 +34,9 @@ def make_job(stack: Stack, runs: int, companies: int = 10) -> int:
 
 
 def launches_per_run(record: dict) -> collections.Counter:
-    return collections.Counter((launch.get("userCustomMetadata") or {}).get("leadrelay_run") for launch in record["launches"])
+    return collections.Counter(
+        (launch.get("userCustomMetadata") or {}).get("leadrelay_run") for launch in record["launches"]
+    )
 
 
 def assert_all_runs_succeeded_once(stack: Stack, job_id: int) -> dict:
@@ -115,3 +117,18 @@ def test_each_webhook_ten_times_one_effect(stack):
         )
     assert len(deliveries) == 10 and all(d.duplicates == 9 for d in deliveries)
     assert len(ends) == 10 and set(ends.values()) == {1}
+
+
+def test_graceful_stop_hands_back_work(stack):
+    """SIGTERM is the graceful stop: the worker exits cleanly mid-job and the next one carries on."""
+    stack.start(faults={**FAST_RUNS, "seed": 16})
+    job_id = make_job(stack, 20)
+    for _ in range(5):
+        time.sleep(0.8)
+        proc = stack.procs["worker"]
+        stack.kill("worker", signal.SIGTERM)
+        assert proc.returncode == 0, stack.log("worker")[-2000:]
+        stack.start_worker()
+    job = stack.wait_job(job_id, timeout=120)
+    assert job.status == "completed" and job.completed_leads == 20
+    assert_all_runs_succeeded_once(stack, job_id)
