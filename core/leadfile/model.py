@@ -1,0 +1,89 @@
+"""The data shapes of a lead file import and export: limits, parsed table, leads, problems, preview, export rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FIELDS: tuple[str, ...] = ("linkedin_url", "company", "first_name", "last_name", "full_name", "email", "country")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much of an uploaded file LeadRelay agrees to read."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 200_000
+    max_columns: int = 200
+    parse_timeout_s: float = 60.0
+    parse_memory_mb: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRow:
+    """One good lead: its normalised profile URL, the mapped fields and every original cell."""
+
+    row_number: int
+    linkedin_url: str
+    company: str
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    email: str | None
+    country: str | None
+    values: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A row refused or flagged, with the column at fault and a reason an analyst understands."""
+
+    row_number: int
+    column: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    """The raw table of an uploaded file after its header row was found; every cell is text."""
+
+    file_name: str
+    file_size: int
+    content_hash: str
+    sheet_names: list[str]
+    sheet_name: str | None
+    header_row_number: int
+    columns: list[str]
+    rows: list[list[str]]
+    row_numbers: list[int]
+
+
+@dataclass(slots=True)
+class ImportPreview:
+    """A validated import: the good leads, the duplicates and the refused rows, before anything is stored."""
+
+    parsed: ParsedFile
+    mapping: dict[str, str | None]
+    leads: list[LeadRow] = field(default_factory=list)
+    duplicates: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows read, good leads, duplicates within the file and refused rows."""
+        return {
+            "rows": len(self.parsed.rows),
+            "good": len(self.leads),
+            "duplicates": len(self.duplicates),
+            "problems": len(self.problems),
+        }
+
+
+@dataclass(slots=True)
+class ExportRow:
+    """One lead as exported: its original cells, the PhantomBuster profile (if any), its status and error."""
+
+    values: dict[str, str]
+    profile: dict[str, Any] | None
+    status: str
+    error: str | None

@@ -1,0 +1,71 @@
+"""Size, row and column limits are refused with the numbers, as early as the file allows."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import LimitReached
+from core.leadfile import Limits, parse_file, sandbox, sniff
+from tests.leadfile.builders import lead_rows, xlsx_openpyxl
+from tests.leadfile.xlsgen import xls_workbook
+
+
+def _explode(*_args: object, **_kwargs: object) -> object:
+    raise AssertionError("parsing must not start")
+
+
+def test_max_bytes_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sniff, "detect", _explode)
+    with pytest.raises(LimitReached, match=r"This file is 2\.5 MB; the limit is 2 MB"):
+        parse_file(b"x" * (5 * 2**19), "big.csv", Limits(max_bytes=2 * 2**20))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "xls"])
+def test_max_rows(fmt: str) -> None:
+    rows = lead_rows(60)
+    data = {
+        "csv": lambda: "\r\n".join(",".join(r) for r in rows).encode(),
+        "xlsx": lambda: xlsx_openpyxl({"Leads": rows}),
+        "xls": lambda: xls_workbook({"Leads": rows}),
+    }[fmt]()
+    with pytest.raises(LimitReached, match="60 rows of leads; LeadRelay reads at most 50"):
+        parse_file(data, f"f.{fmt}", Limits(max_rows=50))
+    assert len(parse_file(data, f"f.{fmt}", Limits(max_rows=60)).rows) == 60
+
+
+def test_max_rows_found_from_the_dimension_before_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_run_child", _explode)
+    with pytest.raises(LimitReached, match="The sheet “Leads” has 201 rows; LeadRelay reads at most 100"):
+        parse_file(xlsx_openpyxl({"Leads": lead_rows(200)}), "f.xlsx", Limits(max_rows=100))
+
+
+def test_max_rows_in_the_child_for_xls() -> None:
+    with pytest.raises(LimitReached, match="The sheet “Leads” has 201 rows"):
+        parse_file(xls_workbook({"Leads": lead_rows(200)}), "f.xls", Limits(max_rows=100))
+
+
+def test_max_rows_stops_csv_reading_early() -> None:
+    data = b"LinkedIn\r\n" + b"linkedin.com/in/x\r\n" * 10_000
+    with pytest.raises(LimitReached, match="more than 100 rows"):
+        parse_file(data, "f.csv", Limits(max_rows=100))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "xls"])
+def test_max_columns(fmt: str) -> None:
+    rows = [["LinkedIn", *[f"c{i}" for i in range(11)]], ["linkedin.com/in/a", *["v"] * 11]]
+    data = {
+        "csv": lambda: "\r\n".join(",".join(r) for r in rows).encode(),
+        "xlsx": lambda: xlsx_openpyxl({"Leads": rows}),
+        "xls": lambda: xls_workbook({"Leads": rows}),
+    }[fmt]()
+    with pytest.raises(LimitReached, match="12 columns; the limit is 10"):
+        parse_file(data, f"f.{fmt}", Limits(max_columns=10))
+    assert len(parse_file(data, f"f.{fmt}", Limits(max_columns=12)).columns) == 12
+
+
+def test_oversized_sheet_skipped_when_choosing_the_default() -> None:
+    data = xlsx_openpyxl({"Huge": lead_rows(300), "Leads": lead_rows(5)})
+    parsed = parse_file(data, "f.xlsx", Limits(max_rows=100))
+    assert parsed.sheet_name == "Leads" and parsed.sheet_names == ["Huge", "Leads"]
+    with pytest.raises(LimitReached, match="“Huge” has 301 rows"):
+        parse_file(data, "f.xlsx", Limits(max_rows=100), sheet="Huge")
