@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,7 @@ from core.models import (
 )
 
 URL_CHUNK = 500
+REPORT_ISSUES_CAP = 1000
 
 
 class LeadLike(Protocol):
@@ -92,6 +94,20 @@ def plan_batches(leads: Sequence[LeadLike], batch_size: int) -> list[tuple[str, 
     return batches
 
 
+def report_issues(preview: Any) -> dict[str, Any]:
+    """The validation report's problems and duplicates in row order, capped, so the report can be downloaded later."""
+    issues = [(p, "problem") for p in getattr(preview, "problems", None) or []]
+    issues += [(d, "duplicate") for d in getattr(preview, "duplicates", None) or []]
+    issues.sort(key=lambda item: item[0].row_number)
+    return {
+        "issues": [
+            {"row": p.row_number, "column": str(p.column)[:255], "reason": str(p.reason)[:500], "kind": kind}
+            for p, kind in issues[:REPORT_ISSUES_CAP]
+        ],
+        "issues_truncated": len(issues) > REPORT_ISSUES_CAP,
+    }
+
+
 def create_job(
     session: Session,
     *,
@@ -134,7 +150,7 @@ def create_job(
         sheet_name=parsed.sheet_name,
         columns=list(parsed.columns),
         mapping=dict(preview.mapping),
-        report={**preview.counts, "skipped_recent": len(leads) - len(to_send)},
+        report={**preview.counts, "skipped_recent": len(leads) - len(to_send), **report_issues(preview)},
         companies=", ".join(c or "(no company)" for c in companies)[:2000],
         total_leads=len(to_send),
         total_batches=len(batches),
@@ -165,27 +181,7 @@ def create_job(
     for run_id, (_, indexes) in zip(run_ids, batches, strict=True):
         for index in indexes:
             run_of[id(to_send[index])] = run_id
-    lead_rows = []
-    for lead in leads:
-        skipped_by = skip_recent.get(lead.linkedin_url)
-        lead_rows.append(
-            {
-                "job_id": job.id,
-                "run_id": run_of.get(id(lead)),
-                "row_number": lead.row_number,
-                "company": (lead.company or "")[:255],
-                "linkedin_url": lead.linkedin_url[:512],
-                "first_name": lead.first_name,
-                "last_name": lead.last_name,
-                "full_name": lead.full_name,
-                "email": lead.email,
-                "country": lead.country,
-                "input": lead.values,
-                "status": LeadStatus.SKIPPED if skipped_by else LeadStatus.PENDING,
-                "error": f"Enriched in the last days by job #{skipped_by}; not sent again." if skipped_by else None,
-            }
-        )
-    session.execute(insert(Lead), lead_rows)
+    _insert_leads(session, job.id, leads, run_of, skip_recent)
     audit.record(
         session,
         actor,
@@ -199,6 +195,39 @@ def create_job(
         owner=owner.name,
     )
     return job
+
+
+_LEAD_COLUMNS = (
+    "job_id", "run_id", "row_number", "company", "linkedin_url", "first_name", "last_name", "full_name", "email",
+    "country", "input", "status", "error",
+)  # fmt: skip
+
+
+def _insert_leads(
+    session: Session, job_id: int, leads: Sequence[LeadLike], run_of: dict[int, int], skip_recent: dict[str, int]
+) -> None:
+    """Bulk-insert a job's leads through the driver's executemany: an import's hot path (100,000 rows)."""
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES ({', '.join([mark] * len(_LEAD_COLUMNS))})"
+    dumps = orjson.dumps
+    pending, skipped = str(LeadStatus.PENDING), str(LeadStatus.SKIPPED)
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for lead in leads:
+            by = skip_recent.get(lead.linkedin_url)
+            yield (
+                job_id, run_of.get(id(lead)), lead.row_number, (lead.company or "")[:255], lead.linkedin_url[:512],
+                lead.first_name, lead.last_name, lead.full_name, lead.email, lead.country,
+                dumps(lead.values).decode(), skipped if by else pending,
+                f"Enriched in the last days by job #{by}; not sent again." if by else None,
+            )  # fmt: skip
+
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, rows())
+    finally:
+        cursor.close()
 
 
 def refresh_progress(session: Session, job_id: int, now: datetime | None = None) -> Job:
