@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import streamlit as st
-from core.leadfile import build_preview, parse_file, report_csv
 
 from core import intake, jobs, views
 from core.errors import LeadRelayError
 from core.intake import FIELDS
+from core.leadfile import build_preview, parse_file, report_csv
 from core.models import ACTIVE_JOB_STATUSES, Role
 from pages.common import REFRESH_SECONDS, app, attempt, current_user
 
