@@ -124,7 +124,8 @@ def test_graceful_stop_hands_back_work(stack):
     stack.start(faults={**FAST_RUNS, "seed": 16})
     job_id = make_job(stack, 20)
     for _ in range(5):
-        time.sleep(0.8)
+        stack.wait_worker_ready()
+        time.sleep(0.5)
         proc = stack.procs["worker"]
         stack.kill("worker", signal.SIGTERM)
         assert proc.returncode == 0, stack.log("worker")[-2000:]

@@ -103,6 +103,20 @@ class Stack:
         ]
         return self._spawn(name, argv)
 
+    def wait_worker_ready(self, name: str = "worker", timeout: float = 30.0) -> None:
+        """Wait until the worker's startup reconcile has run (its heartbeat names its pid): signals are handled."""
+        from core.models import Heartbeat
+
+        pid = self.procs[name].pid
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db.read() as session:
+                beat = session.get(Heartbeat, "worker")
+                if beat is not None and str(beat.details.get("worker_id", "")).endswith(f":{pid}"):
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"worker {name} (pid {pid}) did not start in {timeout} s:\n{self.log(name)[-2000:]}")
+
     def start(self, faults: dict[str, Any] | None = None, workers: int = 1) -> Stack:
         # Tests share one Redis-compatible server: start each stack with an empty queue.
         client = redis_lib.Redis.from_url(self.redis.url)
