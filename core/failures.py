@@ -30,10 +30,14 @@ CANCELLED = "Cancelled while PhantomBuster was running it."
 
 def timed_out(limit_seconds: int) -> Failure:
     """The run exceeded SEQUENTIAL_QUEUE_TIMEOUT and was stopped."""
-    minutes = max(1, round(limit_seconds / 60))
+    limit = (
+        f"{limit_seconds} second{'' if limit_seconds == 1 else 's'}"
+        if limit_seconds < 120
+        else f"{round(limit_seconds / 60)} minutes"
+    )
     return Failure(
         "timed_out",
-        f"No result from PhantomBuster within {minutes} minutes, so the run was stopped; it is retried automatically.",
+        f"No result from PhantomBuster within {limit}, so the run was stopped; it is retried automatically.",
         retryable=True,
     )
 

@@ -168,3 +168,26 @@ def test_retryable_failure_is_retried_then_dead_lettered(rig, db):
         run = s.scalar(select(Run).where(Run.job_id == job_id))
     assert run.status == "failed" and run.attempts == engine.settings.max_run_attempts and run.dead_reason
     assert len(sb.record()["launches"]) == engine.settings.max_run_attempts
+
+
+def test_run_past_sequential_queue_timeout_is_stopped_and_timed_out(rig, db):
+    engine, _sched, sb = rig
+    sb.reset(run_seconds=[30, 30], seed=6)
+    # model_copy skips validation: a one-second timeout keeps the test short.
+    engine.settings = engine.settings.model_copy(update={"sequential_queue_timeout": 1, "max_run_attempts": 1})
+    with db.write() as s:
+        owner = factories.user(s)
+        job_id = factories.job(s, owner, {"Acme": 2}, batch_size=2).id
+    engine.dispatch()
+    time.sleep(1.2)
+    actions = reconcile(engine).actions
+    assert any("timed out" in action for action in actions), actions
+    with db.read() as s:
+        run = s.scalar(select(Run).where(Run.job_id == job_id))
+        job = s.get(Job, job_id)
+    assert run.status == "timed_out" and "within 1 second," in (run.dead_reason or "")
+    assert job.status == "failed" and job.failed_leads == 2
+    calls = [c["path"] for c in sb.record()["calls"]]
+    assert any(path.endswith("agents/stop") for path in calls)
+    with db.read() as s:
+        assert slot.get(s).run_id is None
