@@ -69,13 +69,13 @@ class Engine:
     def dispatch(self, actor: str = "worker") -> int | None:
         """Launch the next queued run if the slot is free; returns the run id launched, if any."""
         with self.db.write() as session:
-            plan = self._claim_next(session, utcnow(), actor)
+            plan = self.claim_next(session, utcnow(), actor)
         if plan is None:
             return None
         self._launch(plan, actor)
         return plan.run_id
 
-    def _claim_next(self, session: Session, now: datetime, actor: str) -> LaunchPlan | None:
+    def claim_next(self, session: Session, now: datetime, actor: str) -> LaunchPlan | None:
         slot = slots.get(session)
         if slot.run_id is not None or slot.paused or (slot.blocked_until is not None and slot.blocked_until > now):
             return None
@@ -136,9 +136,9 @@ class Engine:
             else:
                 self._launch_refused(plan, exc, busy=False)
         else:
-            self._record_launched(plan, container_id, actor)
+            self.record_launched(plan, container_id, actor)
 
-    def _record_launched(self, plan: LaunchPlan, container_id: str, actor: str, *, adopted: bool = False) -> None:
+    def record_launched(self, plan: LaunchPlan, container_id: str, actor: str, *, adopted: bool = False) -> None:
         now = utcnow()
         first_check = self._first_check_delay()
         try:
@@ -193,7 +193,7 @@ class Engine:
                 slots.fence(session, plan.token)
             except LeaseLost:
                 return
-            self._put_back(session, plan, reason=reason, not_launched=True)
+            self.put_back(session, plan, reason=reason, not_launched=True)
             slots.release(session, plan.token, blocked_for=wait, blocked_reason=reason)
         self.scheduler.wake(wait)
 
@@ -212,11 +212,11 @@ class Engine:
             run.container_id = None
             jobs.refresh_progress(session, run.job_id, now)
             slots.release(session, plan.token, now=now)
-            next_plan = self._claim_next(session, now, "worker")
+            next_plan = self.claim_next(session, now, "worker")
         if next_plan is not None:
             self._launch(next_plan, "worker")
 
-    def _put_back(self, session: Session, plan: LaunchPlan, *, reason: str, not_launched: bool) -> None:
+    def put_back(self, session: Session, plan: LaunchPlan, *, reason: str, not_launched: bool) -> None:
         run = session.get(Run, plan.run_id, populate_existing=True)
         assert run is not None
         run.status = RunStatus.PENDING
@@ -229,18 +229,18 @@ class Engine:
 
     def _resolve_ambiguous_launch(self, plan: LaunchPlan) -> None:
         try:
-            found = self._find_container(plan.run_id)
+            found = self.find_container(plan.run_id)
         except PhantomBusterError as exc:
             log.warning("could not look for run %s's container (%s); the reconciler will", plan.run_id, exc.message)
             return
         if found is not None:
-            self._record_launched(plan, found.id, "worker", adopted=True)
+            self.record_launched(plan, found.id, "worker", adopted=True)
             return
         self._launch_refused(
             plan, PhantomBusterError("PhantomBuster did not answer the launch.", retry_after=5.0), busy=False
         )
 
-    def _find_container(self, run_id: int, since: datetime | None = None) -> Container | None:
+    def find_container(self, run_id: int) -> Container | None:
         """The container PhantomBuster holds for `run_id`, found by the tag given at launch."""
         tagged = [c for c in self.client.recent_containers() if c.metadata.get(RUN_TAG) == str(run_id)]
         return tagged[0] if tagged else None
@@ -248,12 +248,12 @@ class Engine:
     def _adopt_orphan(self, plan: LaunchPlan) -> bool:
         """On a busy answer: if the running container is this run's own earlier launch, adopt it."""
         try:
-            found = self._find_container(plan.run_id)
+            found = self.find_container(plan.run_id)
         except PhantomBusterError:
             return False
         if found is None:
             return False
-        self._record_launched(plan, found.id, "worker", adopted=True)
+        self.record_launched(plan, found.id, "worker", adopted=True)
         return True
 
     # -- completing ----------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ class Engine:
             jobs.refresh_progress(session, run.job_id, now)
             if token is not None:
                 slots.release(session, token, now=now)
-                next_plan = self._claim_next(session, now, "worker")
+                next_plan = self.claim_next(session, now, "worker")
                 audit.record(
                     session,
                     actor,

@@ -134,12 +134,12 @@ def _recover_launch(engine: Engine, run: Run, token: int, report: ReconcileRepor
         return
     plan = LaunchPlan(run.id, run.job_id, lease.token, [], run.company, run.attempts)
     try:
-        found = engine._find_container(run.id)
+        found = engine.find_container(run.id)
     except PhantomBusterError as exc:
         report.add(f"run {run.id}: could not ask PhantomBuster ({exc.message}); will try again")
         return
     if found is not None:
-        engine._record_launched(plan, found.id, "reconciler", adopted=True)
+        engine.record_launched(plan, found.id, "reconciler", adopted=True)
         report.add(f"run {run.id}: adopted container {found.id} launched before a crash")
         return
     with engine.db.write() as session:
@@ -147,7 +147,7 @@ def _recover_launch(engine: Engine, run: Run, token: int, report: ReconcileRepor
             slots.fence(session, lease.token)
         except LeaseLost:
             return
-        engine._put_back(
+        engine.put_back(
             session, plan, reason="the launch never reached PhantomBuster (worker stopped)", not_launched=True
         )
         slots.release(session, lease.token)
@@ -161,7 +161,7 @@ def _recover_launch_without_slot(engine: Engine, run: Run, report: ReconcileRepo
     if age < engine.settings.launch_lease_seconds:
         return
     try:
-        found = engine._find_container(run.id)
+        found = engine.find_container(run.id)
     except PhantomBusterError:
         return
     with engine.db.write() as session:

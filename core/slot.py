@@ -97,6 +97,24 @@ def fence(session: Session, token: int, *, holder: str | None = None, expires_at
         raise LeaseLost("The PhantomBuster slot lease moved to another holder; this step was abandoned.")
 
 
+def _free(session: Session, token: int | None, now: datetime, blocked_for: float | None, reason: str | None) -> int:
+    """Empty the slot (under `token`, or whoever holds it when None); returns the rows changed."""
+    stmt = update(Slot).where(Slot.id == SLOT_ID)
+    if token is not None:
+        stmt = stmt.where(Slot.token == token)
+    stmt = stmt.values(
+        token=Slot.token + 1,
+        holder=None,
+        run_id=None,
+        expires_at=None,
+        idle_since=now,
+        updated_at=now,
+        blocked_until=now + timedelta(seconds=blocked_for) if blocked_for else None,
+        blocked_reason=reason if blocked_for else None,
+    )
+    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+
+
 def release(
     session: Session,
     token: int,
@@ -106,46 +124,14 @@ def release(
     blocked_reason: str | None = None,
 ) -> None:
     """Free the slot held under `token`, optionally blocking new launches for a while."""
-    now = now or utcnow()
-    result = session.execute(
-        update(Slot)
-        .where(Slot.id == SLOT_ID, Slot.token == token)
-        .values(
-            token=Slot.token + 1,
-            holder=None,
-            run_id=None,
-            expires_at=None,
-            idle_since=now,
-            updated_at=now,
-            blocked_until=now + timedelta(seconds=blocked_for) if blocked_for else None,
-            blocked_reason=blocked_reason if blocked_for else None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    if _free(session, token, now or utcnow(), blocked_for, blocked_reason) != 1:
         raise LeaseLost("The PhantomBuster slot lease moved to another holder; this step was abandoned.")
 
 
 def force_release(session: Session, *, now: datetime | None = None) -> int:
     """Free the slot whoever holds it (an admin action); returns the run id it held, if any."""
-    now = now or utcnow()
-    slot = get(session)
-    run_id = slot.run_id
-    session.execute(
-        update(Slot)
-        .where(Slot.id == SLOT_ID)
-        .values(
-            token=Slot.token + 1,
-            holder=None,
-            run_id=None,
-            expires_at=None,
-            idle_since=now,
-            updated_at=now,
-            blocked_until=None,
-            blocked_reason=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    run_id = get(session).run_id
+    _free(session, None, now or utcnow(), None, None)
     return run_id or 0
 
 

@@ -89,7 +89,7 @@ def test_crash_after_claim_before_launch_relaunches_once(rig, db):
     with db.write() as s:
         owner = factories.user(s)
         job_id = factories.job(s, owner, {"Acme": 2}, batch_size=2).id
-        plan = engine._claim_next(s, utcnow(), "worker")  # the worker dies right after this commit
+        plan = engine.claim_next(s, utcnow(), "worker")  # the worker dies right after this commit
     assert plan is not None
     with db.write() as s:  # the lease expires
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
@@ -103,7 +103,7 @@ def test_crash_after_launch_before_record_adopts_container(rig, db):
     with db.write() as s:
         owner = factories.user(s)
         job_id = factories.job(s, owner, {"Acme": 2}, batch_size=2).id
-        plan = engine._claim_next(s, utcnow(), "worker")
+        plan = engine.claim_next(s, utcnow(), "worker")
     # The launch reaches PhantomBuster, then the worker dies before recording the container.
     engine.client.launch(
         {"profileUrls": plan.urls}, metadata={"leadrelay_run": str(plan.run_id), "leadrelay_fence": str(plan.token)}
@@ -123,11 +123,11 @@ def test_stale_holder_cannot_write(rig, db):
     with db.write() as s:
         owner = factories.user(s)
         factories.job(s, owner, {"Acme": 2}, batch_size=2)
-        plan = engine._claim_next(s, utcnow(), "worker")
+        plan = engine.claim_next(s, utcnow(), "worker")
     with db.write() as s:
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
         assert slot.take_over(s, holder="other", token=plan.token, ttl=60) is not None
-    engine._record_launched(plan, "999", "worker")  # the old holder's write is refused
+    engine.record_launched(plan, "999", "worker")  # the old holder's write is refused
     with db.read() as s:
         run = s.get(Run, plan.run_id)
         assert run.status == "launching" and run.container_id is None
