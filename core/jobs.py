@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -160,28 +161,8 @@ def create_job(
     )
     session.add(job)
     session.flush()
-    run_ids: list[int] = []
-    if batches:
-        run_rows = [
-            {
-                "job_id": job.id,
-                "owner_id": owner.id,
-                "seq": seq,
-                "company": company[:255],
-                "lead_count": len(indexes),
-                "priority": priority,
-                "status": RunStatus.PENDING,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for seq, (company, indexes) in enumerate(batches, start=1)
-        ]
-        run_ids = list(session.scalars(insert(Run).returning(Run.id, sort_by_parameter_order=True), run_rows))
-    run_of: dict[int, int] = {}
-    for run_id, (_, indexes) in zip(run_ids, batches, strict=True):
-        for index in indexes:
-            run_of[id(to_send[index])] = run_id
-    _insert_leads(session, job.id, leads, run_of, skip_recent)
+    run_ids = _insert_runs(session, job.id, owner.id, batches, priority, now) if batches else []
+    _insert_leads(session, job.id, leads, _lead_runs(leads, skip_recent, batches, run_ids), skip_recent)
     audit.record(
         session,
         actor,
@@ -197,37 +178,93 @@ def create_job(
     return job
 
 
+_RUN_COLUMNS = (
+    "job_id", "owner_id", "seq", "company", "lead_count", "priority", "status", "attempts", "created_at", "updated_at",
+)  # fmt: skip
+_RUNS_PER_INSERT = 1000  # 10,000 parameters a statement
 _LEAD_COLUMNS = (
     "job_id", "run_id", "row_number", "company", "linkedin_url", "first_name", "last_name", "full_name", "email",
     "country", "input", "status", "error",
 )  # fmt: skip
+_LEADS_PER_INSERT = 500  # 6,500 parameters a statement: under SQLite's 32,766 and PostgreSQL's 65,535
+
+
+def _values_sql(table: str, columns: tuple[str, ...], rows: int, mark: str) -> str:
+    """An INSERT of `rows` rows into `columns` with the driver's placeholder `mark`."""
+    one_row = f"({', '.join([mark] * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one_row] * rows)}"
+
+
+def _insert_runs(
+    session: Session, job_id: int, owner_id: int, batches: list[tuple[str, list[int]]], priority: int, now: datetime
+) -> list[int]:
+    """Insert a job's runs through the driver, many rows to a statement, and return their ids in batch order."""
+    unfilled = {c.name for c in Run.__table__.columns if c.default is not None} - set(_RUN_COLUMNS)
+    if unfilled:  # a column with a Python-side default that this plain INSERT would leave empty
+        raise RuntimeError(f"_insert_runs does not fill runs.{', runs.'.join(sorted(unfilled))}")
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    to_db = Run.__table__.c.created_at.type.bind_processor(conn.dialect)
+    stamp, status = (to_db(now) if to_db else now), str(RunStatus.PENDING)
+    rows = [
+        (job_id, owner_id, seq, company[:255], len(indexes), priority, status, 0, stamp, stamp)
+        for seq, (company, indexes) in enumerate(batches, start=1)
+    ]
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), _RUNS_PER_INSERT):
+            chunk = rows[start : start + _RUNS_PER_INSERT]
+            cursor.execute(_values_sql("runs", _RUN_COLUMNS, len(chunk), mark), [v for row in chunk for v in row])
+    finally:
+        cursor.close()
+    return list(session.scalars(select(Run.id).where(Run.job_id == job_id).order_by(Run.seq)))
+
+
+def _lead_runs(
+    leads: Sequence[LeadLike], skip_recent: dict[str, int], batches: list[tuple[str, list[int]]], run_ids: list[int]
+) -> list[int | None]:
+    """Each lead's run id in the order of `leads` (None when not sent); batches index the leads to send."""
+    runs: list[int | None] = [None] * len(leads)
+    sent: Sequence[int] = range(len(leads))
+    if skip_recent:
+        sent = [i for i, lead in enumerate(leads) if lead.linkedin_url not in skip_recent]
+    for run_id, (_, indexes) in zip(run_ids, batches, strict=True):
+        for index in indexes:
+            runs[sent[index]] = run_id
+    return runs
 
 
 def _insert_leads(
-    session: Session, job_id: int, leads: Sequence[LeadLike], run_of: dict[int, int], skip_recent: dict[str, int]
+    session: Session, job_id: int, leads: Sequence[LeadLike], runs: Sequence[int | None], skip_recent: dict[str, int]
 ) -> None:
-    """Bulk-insert a job's leads through the driver's executemany: an import's hot path (100,000 rows)."""
+    """Bulk-insert a job's leads, hundreds of rows to a statement: an import's hot path (100,000 rows)."""
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES ({', '.join([mark] * len(_LEAD_COLUMNS))})"
+    full = _values_sql("leads", _LEAD_COLUMNS, _LEADS_PER_INSERT, mark)
     dumps = orjson.dumps
     pending, skipped = str(LeadStatus.PENDING), str(LeadStatus.SKIPPED)
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        for lead in leads:
-            by = skip_recent.get(lead.linkedin_url)
-            yield (
-                job_id, run_of.get(id(lead)), lead.row_number, (lead.company or "")[:255], lead.linkedin_url[:512],
-                lead.first_name, lead.last_name, lead.full_name, lead.email, lead.country,
-                dumps(lead.values).decode(), skipped if by else pending,
-                f"Enriched in the last days by job #{by}; not sent again." if by else None,
-            )  # fmt: skip
-
+    collecting = gc.isenabled()
+    gc.disable()  # the rows are short-lived tuples of strings: nothing for the cycle collector to find
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(sql, rows())
+        for start in range(0, len(leads), _LEADS_PER_INSERT):
+            chunk = leads[start : start + _LEADS_PER_INSERT]
+            params: list[Any] = []
+            add = params.extend
+            for lead, run_id in zip(chunk, runs[start : start + _LEADS_PER_INSERT], strict=True):
+                by = skip_recent.get(lead.linkedin_url) if skip_recent else None
+                add((
+                    job_id, run_id, lead.row_number, (lead.company or "")[:255], lead.linkedin_url[:512],
+                    lead.first_name, lead.last_name, lead.full_name, lead.email, lead.country,
+                    dumps(lead.values).decode(), skipped if by else pending,
+                    f"Enriched in the last days by job #{by}; not sent again." if by else None,
+                ))  # fmt: skip
+            sql = full if len(chunk) == _LEADS_PER_INSERT else _values_sql("leads", _LEAD_COLUMNS, len(chunk), mark)
+            cursor.execute(sql, params)
     finally:
         cursor.close()
+        if collecting:
+            gc.enable()
 
 
 def refresh_progress(session: Session, job_id: int, now: datetime | None = None) -> Job:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 FIELDS: tuple[str, ...] = ("linkedin_url", "company", "first_name", "last_name", "full_name", "email", "country")
@@ -32,6 +34,21 @@ class LeadRow:
     email: str | None
     country: str | None
     values: dict[str, str]
+
+
+_LEAD_SLOTS = tuple(getattr(LeadRow, f.name).__set__ for f in fields(LeadRow))
+
+
+def build_lead_rows(count: int, *columns: Iterable[Any]) -> list[LeadRow]:
+    """`count` leads from one iterable of at least `count` values per field, in field order, filled slot by slot
+    (the frozen __init__ costs ten Python-level calls per lead, too many for 100,000 leads)."""
+    if len(columns) != len(_LEAD_SLOTS):
+        raise TypeError(f"LeadRow has {len(_LEAD_SLOTS)} fields, not {len(columns)}")
+    new = object.__new__
+    leads = [new(LeadRow) for _ in range(count)]
+    for set_slot, column in zip(_LEAD_SLOTS, columns, strict=True):
+        deque(map(set_slot, leads, column), maxlen=0)
+    return leads
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,25 +180,29 @@ def _refusal(answer: dict[str, Any], limits: Limits) -> Exception:
 
 def _decode(body: bytes, width: Any, runs: Any) -> tuple[list[list[str]], list[int]]:
     """Rows from the child's output ('S' + cells joined by one separator, or 'J' + JSON) and their row numbers."""
-    fmt, payload = body[:1], body[1:]
+    fmt, payload = body[:1], memoryview(body)[1:]  # a view: the payload is not copied before it is decoded
     try:
         width = int(width)
-        numbers = [n for first, count in runs for n in range(int(first), int(first) + int(count))]
+        spans = [(int(first), max(int(count), 0)) for first, count in runs]
+        total = sum(count for _, count in spans)  # checked against the rows before any number is made
         if fmt == b"S":
-            cells = payload.decode("utf-8", "surrogatepass").split("\x1f") if payload else []
-            if len(cells) != max(width, 0) * len(numbers) or (numbers and width <= 0):
+            cells = str(payload, "utf-8", "surrogatepass").split("\x1f") if payload else []
+            if len(cells) != max(width, 0) * total or (total and width <= 0):
                 raise ValueError("row shape")
-            rows = [cells[i : i + width] for i in range(0, len(cells), width)] if numbers else []
+            rows = [cells[i : i + width] for i in range(0, len(cells), width)] if total else []
         elif fmt == b"J":
-            rows = json.loads(payload.decode("utf-8", "surrogatepass"))
+            rows = json.loads(str(payload, "utf-8", "surrogatepass"))
             if not isinstance(rows, list) or not all(
                 isinstance(r, list) and all(isinstance(c, str) for c in r) for r in rows
             ):
                 raise ValueError("row shape")
         else:
             raise ValueError("unknown format")
-        if len(rows) != len(numbers):
+        if len(rows) != total:
             raise ValueError("row count")
+        numbers: list[int] = []
+        for first, count in spans:
+            numbers.extend(range(first, first + count))
     except (ValueError, TypeError):
         raise InvalidInput(DAMAGED) from None
     return rows, numbers
