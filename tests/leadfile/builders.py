@@ -43,7 +43,9 @@ def xlsx_openpyxl(sheets: Mapping[str, Sequence[Sequence[Any]]]) -> bytes:
 def xlsx_xlsxwriter(sheets: Mapping[str, Sequence[Sequence[Any]]], constant_memory: bool = False) -> bytes:
     """A workbook as xlsxwriter writes it (inline strings in constant-memory mode)."""
     out = io.BytesIO()
-    wb = xlsxwriter.Workbook(out, {"strings_to_urls": False, "constant_memory": constant_memory})
+    # Text stays text: a name such as "=" must not become a formula the test then reads back as 0.
+    options = {"strings_to_urls": False, "strings_to_formulas": False, "constant_memory": constant_memory}
+    wb = xlsxwriter.Workbook(out, options)
     for name, rows in sheets.items():
         ws = wb.add_worksheet(name)
         for r, row in enumerate(rows):
