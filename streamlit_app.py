@@ -5,29 +5,42 @@ from __future__ import annotations
 import streamlit as st
 
 from core.models import Role
-from pages.common import current_user, flush_cookie, sidebar_indicator, sign_in, sign_out
+from pages.common import app, current_user, flush_cookie, show_toasts, sidebar_indicator, sign_in, sign_out
 
 st.set_page_config(page_title="LeadRelay", page_icon=":material/conveyor_belt:", layout="wide")
 
 
 def sign_in_page() -> None:
-    st.title("LeadRelay")
-    st.caption("Sign in to upload lead files and follow their PhantomBuster runs.")
-    with st.form("sign_in"):
-        name = st.text_input("User name", key="sign_in_name")
-        password = st.text_input("Password", type="password", key="sign_in_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if submitted:
-        error = sign_in(name, password)
-        if error:
-            st.error(error)
-        else:
-            st.rerun()
+    """A centred sign-in form, and single sign-on when it is configured."""
+    ctx = app()
+    _, middle, _ = st.columns([1, 1.2, 1])
+    with middle:
+        st.title(":material/conveyor_belt: LeadRelay")
+        st.caption("Sign in to upload lead files and follow their PhantomBuster runs.")
+        with st.form("sign_in", border=True):
+            name = st.text_input("User name", key="sign_in_name", autocomplete="username")
+            password = st.text_input(
+                "Password", type="password", key="sign_in_password", autocomplete="current-password"
+            )
+            submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
+        if submitted:
+            error = sign_in(name, password)
+            if error:
+                st.error(error, icon=":material/lock:")
+            else:
+                st.rerun()
+        if error := st.session_state.pop("sign_in_error", None):
+            st.error(error, icon=":material/lock:")
+        if ctx.settings.oidc_enabled:
+            if ctx.sso_problem:
+                st.warning(ctx.sso_problem, icon=":material/warning:")
+            elif st.button("Sign in with single sign-on", icon=":material/key:", width="stretch"):
+                st.login()
 
 
 user = current_user()
-flush_cookie()
 if user is None:
+    flush_cookie()
     st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")], position="hidden").run()
     st.stop()
 
@@ -40,9 +53,11 @@ if user.role == Role.ADMIN:
     pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
 st.session_state["user_id"] = user.id
 with st.sidebar:
-    st.markdown(f"Signed in as **{user.name}** ({user.role})")
-    if st.button("Sign out", icon=":material/logout:"):
+    st.markdown(f"### :material/conveyor_belt: LeadRelay\nSigned in as **{user.name}** · {user.role}")
+    if st.button("Sign out", icon=":material/logout:", key="sign_out"):
         sign_out()
         st.rerun()
+show_toasts()
 sidebar_indicator(user)
+flush_cookie()
 st.navigation(pages).run()

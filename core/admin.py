@@ -10,6 +10,7 @@ from core import slot as slots
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.models import (
     IN_FLIGHT_RUN_STATUSES,
+    AuditEvent,
     Job,
     JobStage,
     JobStatus,
@@ -104,3 +105,15 @@ def retry_dead_run(session: Session, user: User, run_id: int) -> None:
     job.completed_batches = max(0, job.completed_batches - 1)
     job.updated_at = now
     audit.record(session, "admin", "dead_run_retried", job_id=job.id, run_id=run_id, by=user.name)
+
+
+def retention_events(session: Session, user: User, limit: int = 20) -> list[AuditEvent]:
+    """The newest retention clean-ups (what the periodic task removed), newest first."""
+    _require_admin(user)
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.job_id.is_(None), AuditEvent.action == "retention_clean_up")
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

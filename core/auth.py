@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -22,6 +24,9 @@ FREE_ATTEMPTS = 3
 LOCK_AFTER = 8
 LOCK_MINUTES = 15
 WRONG = "Wrong user name or password."
+_TRACKED_NAMES = 10_000
+_failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
+_failures_lock = threading.Lock()
 
 
 def hash_password(password: str) -> str:
@@ -49,8 +54,18 @@ def create_user(session: Session, name: str, password: str | None, role: str = R
 def authenticate(
     session: Session, name: str, password: str, *, now: datetime | None = None, sleep: bool = True
 ) -> User:
-    """The user when the password is right; AuthError otherwise, the same for an unknown user or a wrong password."""
+    """The user when the password is right; AuthError (the same for an unknown user or a wrong password) otherwise."""
+    # With sleep=False the caller waits failure_delay(name) itself, outside its transaction.
     now = now or utcnow()
+    try:
+        return _check(session, name, password, now)
+    except AuthError:
+        if sleep:
+            time.sleep(failure_delay(name))
+        raise
+
+
+def _check(session: Session, name: str, password: str, now: datetime) -> User:
     user = session.scalar(select(User).where(User.name == name.strip()))
     if user is None or user.password_hash is None:
         # Verify against a dummy hash so an unknown user takes as long as a wrong password.
@@ -63,16 +78,32 @@ def authenticate(
         user.failed_logins += 1
         if user.failed_logins >= LOCK_AFTER:
             user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-        if sleep and user.failed_logins > FREE_ATTEMPTS:
-            # Slow repeated guesses down: one more second per failure past the free ones, up to 5 s.
-            time.sleep(min(5.0, float(user.failed_logins - FREE_ATTEMPTS)))
         raise AuthError(WRONG)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
+    with _failures_lock:
+        _failures.pop(name.strip().lower(), None)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def failure_delay(name: str) -> float:
+    """Count a failed sign-in for `name` (known or not) and return how many seconds to wait before answering."""
+    # The first FREE_ATTEMPTS failures answer at once, each later one waits a second longer (up to 5 s). The count
+    # is kept per name in memory whether the user exists or not, so an unknown name is slowed like a real one.
+    key = name.strip().lower()
+    clock = time.monotonic()
+    with _failures_lock:
+        count, last = _failures.pop(key, (0, clock))
+        if clock - last > LOCK_MINUTES * 60:
+            count = 0
+        count += 1
+        _failures[key] = (count, clock)
+        while len(_failures) > _TRACKED_NAMES:
+            _failures.popitem(last=False)
+    return min(5.0, float(max(0, count - FREE_ATTEMPTS)))
 
 
 def _verify(stored: str, password: str) -> bool:

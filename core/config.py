@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     retention_completed_days: int = Field(default=7, ge=1)
     retention_failed_days: int = Field(default=30, ge=1)
     session_ttl_hours: float = Field(default=12.0, gt=0)
+    health_cache_seconds: float = Field(default=30.0, ge=0)
+
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_server_metadata_url: str | None = None
+    oidc_cookie_secret: SecretStr | None = None
+    oidc_redirect_uri: str | None = None
 
     host: str = "127.0.0.1"
     streamlit_port: int = Field(default=8501, ge=1, le=65535)
@@ -66,7 +73,15 @@ class Settings(BaseSettings):
     redis_port: int = Field(default=6390, ge=1, le=65535)
     log_level: str = "INFO"
 
-    @field_validator("database_url", "redis_url", "phantombuster_base_url", "phantombuster_agent_id")
+    @field_validator(
+        "database_url",
+        "redis_url",
+        "phantombuster_base_url",
+        "phantombuster_agent_id",
+        "oidc_client_id",
+        "oidc_server_metadata_url",
+        "oidc_redirect_uri",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if isinstance(value, str) else value
@@ -90,6 +105,16 @@ class Settings(BaseSettings):
         """True when no PhantomBuster key is set: the local sandbox stands in for PhantomBuster."""
         key = self.phantombuster_api_key
         return key is None or not key.get_secret_value().strip()
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """True when single sign-on is configured (client id, secret and the provider's metadata URL)."""
+        secret = self.oidc_client_secret
+        return bool(self.oidc_client_id and self.oidc_server_metadata_url and secret and secret.get_secret_value())
+
+    @property
+    def effective_oidc_redirect_uri(self) -> str:
+        return self.oidc_redirect_uri or f"http://{self.host}:{self.streamlit_port}/oauth2callback"
 
     @property
     def embedded_redis(self) -> bool:

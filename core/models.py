@@ -131,6 +131,9 @@ class Job(Base):
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_content_hash", "content_hash"),
+        Index("ix_jobs_owner_finished", "owner_id", "finished_at"),
+        Index("ix_jobs_finished", "finished_at"),
+        Index("ix_jobs_owner_id", "owner_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -202,6 +205,7 @@ class Run(Base):
         Index("ix_runs_status", "status"),
         Index("ix_runs_job_seq", "job_id", "seq"),
         Index("ix_runs_ended", "ended_at"),
+        Index("ix_runs_status_ended", "status", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

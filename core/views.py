@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from core import jobs
-from core.models import ACTIVE_JOB_STATUSES, AuditEvent, Job, Lead, LeadStatus, Role, Run, User, utcnow
+from core import jobs, status
+from core.leadfile import ImportPreview, Problem, report_csv
+from core.models import (
+    ACTIVE_JOB_STATUSES,
+    IN_FLIGHT_RUN_STATUSES,
+    AuditEvent,
+    Job,
+    Lead,
+    LeadStatus,
+    Role,
+    Run,
+    RunStatus,
+    User,
+    utcnow,
+)
 
 FINISHED_LINGER = timedelta(seconds=5)
 
@@ -42,20 +56,32 @@ def indicator(session: Session, user: User) -> Indicator:
     if not rows:
         return Indicator(0, None, 0.0, None)
     latest = rows[0]
-    company = session.scalar(select(Run.company).where(Run.job_id == latest.id).order_by(Run.seq).limit(1))
+    company = session.scalar(
+        select(Run.company)
+        .where(Run.job_id == latest.id, Run.status.in_((*IN_FLIGHT_RUN_STATUSES, RunStatus.PENDING)))
+        .order_by(Run.status.in_(IN_FLIGHT_RUN_STATUSES).desc(), Run.seq)
+        .limit(1)
+    )
     return Indicator(len(rows), latest.file_name, latest.percentage, company)
 
 
 def active_jobs(session: Session, user: User, now: datetime | None = None, limit: int = 100) -> list[Job]:
-    """Pending and running jobs, plus those that ended in the last 5 seconds (they linger, then leave)."""
+    """Pending and running jobs, plus those that ended in the last 5 seconds (they linger, then leave).
+
+    Two small indexed reads (active jobs by owner and status; recently finished by finish time), never a scan.
+    """
     now = now or utcnow()
-    stmt = (
+    active = _scoped(select(Job).where(Job.status.in_(ACTIVE_JOB_STATUSES)).order_by(Job.id).limit(limit), user)
+    ended = _scoped(
         select(Job)
-        .where(or_(Job.status.in_(ACTIVE_JOB_STATUSES), Job.finished_at >= now - FINISHED_LINGER))
+        .where(Job.finished_at >= now - FINISHED_LINGER, Job.status.not_in(ACTIVE_JOB_STATUSES))
         .order_by(Job.id)
-        .limit(limit)
+        .limit(limit),
+        user,
     )
-    return list(session.scalars(_scoped(stmt, user)))
+    rows = {job.id: job for job in session.scalars(active)}
+    rows.update((job.id, job) for job in session.scalars(ended))
+    return [rows[job_id] for job_id in sorted(rows)][:limit]
 
 
 def finished_since(session: Session, user: User, since_id: int, since: datetime) -> list[Job]:
@@ -155,3 +181,59 @@ def job_leads_for_export(
     if failed_only:
         stmt = stmt.where(Lead.status == LeadStatus.FAILED)
     return job, list(session.scalars(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    """The signed-in user's active job made from a given file, and the company its runs are busy with."""
+
+    job_id: int
+    status: str
+    company: str
+    percentage: float
+
+
+def active_job_for_file(session: Session, user: User, content_hash: str) -> FileJob | None:
+    """The user's newest pending or running job with this file content (a few indexed rows)."""
+    job = session.execute(
+        select(Job.id, Job.status, Job.percentage)
+        .where(Job.content_hash == content_hash, Job.owner_id == user.id, Job.status.in_(ACTIVE_JOB_STATUSES))
+        .order_by(Job.id.desc())
+        .limit(1)
+    ).first()
+    if job is None:
+        return None
+    company = session.scalar(
+        select(Run.company)
+        .where(Run.job_id == job.id, Run.status.in_((*IN_FLIGHT_RUN_STATUSES, RunStatus.PENDING)))
+        .order_by(Run.status.in_(IN_FLIGHT_RUN_STATUSES).desc(), Run.seq)
+        .limit(1)
+    )
+    return FileJob(job.id, job.status, company or "leads", job.percentage)
+
+
+def validation_report(session: Session, user: User, job_id: int) -> tuple[str, bytes]:
+    """A visible job's validation report as CSV, rebuilt from what the job stored at queue time."""
+    job = jobs.visible_job(session, user, job_id)
+    report = job.report or {}
+    issues = report.get("issues") or []
+    problems = [
+        Problem(int(i["row"]), str(i["column"]), str(i["reason"])) for i in issues if i.get("kind") != "duplicate"
+    ]
+    duplicates = [
+        Problem(int(i["row"]), str(i["column"]), str(i["reason"])) for i in issues if i.get("kind") == "duplicate"
+    ]
+    preview = ImportPreview(parsed=None, mapping={}, problems=problems, duplicates=duplicates)  # type: ignore[arg-type]
+    stem = re.sub(r"[^\w\- ]+", "_", job.file_name.rsplit(".", 1)[0]).strip()[:80] or "leads"
+    return f"{stem}-job{job.id}-validation.csv", report_csv(preview)
+
+
+def slot_lane(session: Session, user: User, now: datetime | None = None) -> status.SlotView:
+    """The slot lane; an analyst sees the state and elapsed time of another analyst's run, not what it is."""
+    view = status.slot_view(session, now)
+    if view.run_id is None or user.role == Role.ADMIN:
+        return view
+    run = session.get(Run, view.run_id)
+    if run is not None and run.owner_id == user.id:
+        return view
+    return replace(view, run_id=None, job_id=None, company=None, container_id=None, reason="another analyst's run")

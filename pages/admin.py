@@ -1,66 +1,197 @@
-"""Admin: users, system health, dead-letter runs and retention."""
+"""Admin: system health, users, dead-letter runs and retention."""
 
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy import select
 
-from core import admin, auth, heartbeat, webhooks
-from core.models import Role, User
-from pages.common import app, attempt, clock, current_user
+from core import admin, health, users
+from core.models import Role
+from pages.common import REFRESH_SECONDS, ago, app, attempt, clock, duration, page_user, ring, show_toasts
 
 ctx = app()
-user = current_user()
-assert user is not None
+user = page_user()
 if user.role != Role.ADMIN:
-    st.error("Only an admin can open this page.")
+    st.error("Only an admin can open this page.", icon=":material/block:")
     st.stop()
 
 st.title("Admin")
 
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def health_panel() -> None:
+    """Worker heartbeat, last webhook, queue server and PhantomBuster (network probes cached ~30 s)."""
+    show_toasts()
+    with ctx.db.read() as session:
+        h = health.check(session, ctx.settings)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(
+        "Worker heartbeat",
+        ago(h.worker_at, h.checked_at) if h.worker_at else "never",
+        delta="alive" if h.worker_ok else "silent",
+        delta_color="normal" if h.worker_ok else "inverse",
+        delta_arrow="off",
+        border=True,
+        help="The reconciler beats every RECONCILE_INTERVAL_SECONDS.",
+    )
+    c2.metric("Last webhook received", ago(h.last_webhook_at, h.checked_at), border=True)
+    c3.metric(
+        "Queue server",
+        "reachable" if h.queue_server.ok else "unreachable",
+        delta=f"{h.queue_server.millis:.0f} ms" if h.queue_server.ok else h.queue_server.detail[:40],
+        delta_color="normal" if h.queue_server.ok else "inverse",
+        delta_arrow="off",
+        border=True,
+    )
+    quota = h.quota
+    left = (
+        f"{duration(quota.monthly_left)} left of {duration(quota.monthly_plan)}"
+        if quota and quota.monthly_left is not None
+        else h.phantombuster.detail[:60]
+    )
+    c4.metric(
+        "PhantomBuster",
+        "reachable" if h.phantombuster.ok else "unreachable",
+        delta=left,
+        delta_color="normal" if h.phantombuster.ok else "inverse",
+        delta_arrow="off",
+        border=True,
+        help="Execution time left this month from orgs/fetch-resources"
+        + (f" ({quota.plan_name} plan)" if quota and quota.plan_name else "")
+        + (": the local sandbox, no PHANTOMBUSTER_API_KEY is set." if ctx.settings.sandbox_mode else "."),
+    )
+    st.caption(
+        f"Checked {clock(h.checked_at)}; PhantomBuster and the queue server are asked at most every {ctx.settings.health_cache_seconds:.0f} s."
+    )
+
+
+def users_panel() -> None:
+    """The user list, a form to create one, and role and enable/disable changes."""
+    with ctx.db.read() as session:
+        rows = users.list_users(session, user)
+    st.table(
+        [
+            {
+                "name": u.name,
+                "role": u.role,
+                "status": "disabled" if u.disabled else ("locked" if u.locked_until else "active"),
+                "sign-in": "single sign-on" if u.sso_only else "password",
+                "active jobs": u.active_jobs,
+                "last sign-in": clock(u.last_login_at),
+            }
+            for u in rows
+        ]
+    )
+    left, right = st.columns(2)
+    with left, st.form("create_user", clear_on_submit=True):
+        st.markdown("**Create a user**")
+        name = st.text_input("Name", key="new_user_name")
+        password = st.text_input(
+            "Password",
+            type="password",
+            key="new_user_password",
+            help="At least 8 characters; blank = single sign-on only.",
+        )
+        role = st.selectbox("Role", [Role.ANALYST.value, Role.ADMIN.value], key="new_user_role")
+        if st.form_submit_button("Create user", icon=":material/person_add:"):
+
+            def _create() -> bool:
+                with ctx.db.write() as session:
+                    users.create(session, user, name, password or None, role)
+                return True
+
+            if attempt(_create, success=f"User {name} created."):
+                st.rerun()
+    with right, st.container(border=True):
+        st.markdown("**Change a user**")
+        by_id = {u.id: u for u in rows}
+        target_id = st.selectbox("User", list(by_id), format_func=lambda i: by_id[i].name, key="admin_user")
+        target = by_id.get(target_id)
+        if target is not None:
+            new_role = st.segmented_control(
+                "Role", [Role.ANALYST.value, Role.ADMIN.value], default=target.role, key=f"role_{target.id}"
+            )
+            b1, b2 = st.columns(2)
+            if b1.button("Save role", key="save_role", disabled=new_role in (None, target.role)):
+
+                def _role() -> bool:
+                    with ctx.db.write() as session:
+                        users.set_role(session, user, target.id, str(new_role))
+                    return True
+
+                if attempt(_role, success=f"{target.name} is now {new_role}."):
+                    st.rerun()
+            label = "Enable" if target.disabled else "Disable"
+            if b2.button(
+                label, key="toggle_user", icon=":material/person_off:" if not target.disabled else ":material/person:"
+            ):
+
+                def _toggle() -> bool:
+                    with ctx.db.write() as session:
+                        users.set_disabled(session, user, target.id, not target.disabled)
+                    return True
+
+                if attempt(_toggle, success=f"{target.name} {'enabled' if target.disabled else 'disabled'}."):
+                    st.rerun()
+
+
+def dead_letter_panel() -> None:
+    """Runs that used up their attempts, each with a retry button."""
+    with ctx.db.read() as session:
+        dead = admin.dead_runs(session)
+    if not dead:
+        st.caption("No run has used up its attempts.")
+    for run in dead:
+        with st.container(border=True):
+            c1, c2 = st.columns([6, 1], vertical_alignment="center")
+            c1.markdown(
+                f"**run #{run.id}** · job #{run.job_id} · {run.company or '(no company)'} · {run.status} · "
+                f"{run.attempts} attempts · ended {clock(run.ended_at)}  \n:red[{run.dead_reason}]"
+            )
+            if c2.button("Retry", key=f"retry_run_{run.id}", icon=":material/replay:"):
+
+                def _retry(run_id: int = run.id) -> bool:
+                    with ctx.db.write() as session:
+                        admin.retry_dead_run(session, user, run_id)
+                    return True
+
+                if attempt(_retry, success=f"Run #{run.id} queued again."):
+                    ring("dispatch")
+                    st.rerun()
+
+
+def retention_panel() -> None:
+    """The retention periods and what the periodic clean-up removed."""
+    s = ctx.settings
+    st.markdown(
+        f"Completed jobs are kept **{s.retention_completed_days} days**, failed and cancelled jobs "
+        f"**{s.retention_failed_days} days** (RETENTION_COMPLETED_DAYS, RETENTION_FAILED_DAYS). The worker's hourly "
+        "task `clean_up_old_jobs` deletes older ones with their leads, runs, webhook deliveries and audit events."
+    )
+    with ctx.db.read() as session:
+        events = admin.retention_events(session, user)
+    if not events:
+        st.caption("Nothing has been removed yet.")
+        return
+    st.table(
+        [
+            {
+                "when": clock(e.at),
+                "jobs removed": e.details.get("jobs", 0),
+                "leads": e.details.get("leads", 0),
+                "runs": e.details.get("runs", 0),
+                "job ids": ", ".join(f"#{i}" for i in e.details.get("job_ids", [])[:12]),
+            }
+            for e in events
+        ]
+    )
+
+
 st.subheader("Health")
-with ctx.db.read() as session:
-    beat = heartbeat.last(session, "worker")
-    last_hook = webhooks.last_received_at(session)
-h1, h2 = st.columns(2)
-h1.metric("Worker heartbeat", clock(beat.at) if beat else "never")
-h2.metric("Last webhook received", clock(last_hook))
-
-st.subheader("Users")
-with ctx.db.read() as session:
-    users = list(session.scalars(select(User).order_by(User.name)))
-st.table(
-    [{"name": u.name, "role": u.role, "disabled": u.disabled, "last sign-in": clock(u.last_login_at)} for u in users]
-)
-with st.form("create_user", clear_on_submit=True):
-    c1, c2, c3 = st.columns(3)
-    name = c1.text_input("Name")
-    password = c2.text_input("Password", type="password")
-    role = c3.selectbox("Role", [Role.ANALYST.value, Role.ADMIN.value])
-    if st.form_submit_button("Create user"):
-
-        def _create() -> None:
-            with ctx.db.write() as session:
-                auth.create_user(session, name, password, role)
-
-        attempt(_create, success=f"User {name} created.")
-
-st.subheader("Dead-letter runs")
-with ctx.db.read() as session:
-    dead = admin.dead_runs(session)
-if not dead:
-    st.caption("No run has used up its attempts.")
-for run in dead:
-    c1, c2 = st.columns([6, 1])
-    c1.markdown(f"run #{run.id} · job #{run.job_id} · {run.company} · {run.status}  \n{run.dead_reason}")
-    if c2.button("Retry", key=f"retry_run_{run.id}"):
-
-        def _retry(run_id: int = run.id) -> bool:
-            with ctx.db.write() as session:
-                admin.retry_dead_run(session, user, run_id)
-            return True
-
-        if attempt(_retry, success=f"Run #{run.id} queued again."):
-            import worker
-
-            worker.ring("dispatch")
+health_panel()
+users_tab, dead_tab, retention_tab = st.tabs(["Users", "Dead-letter runs", "Retention"])
+with users_tab:
+    users_panel()
+with dead_tab:
+    dead_letter_panel()
+with retention_tab:
+    retention_panel()

@@ -1,24 +1,31 @@
-"""What every page shares: the app context, the signed-in user, the sidebar indicator and error display."""
+"""What every page shares: the app context, the signed-in user, the sidebar indicator, toasts and error display."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import streamlit as st
-import streamlit.components.v1 as components
+from streamlit.errors import StreamlitAPIException
 
-from core import auth, views
+from core import auth, users, views
 from core.config import Settings, load_settings
 from core.db import Database
 from core.errors import LeadRelayError
-from core.models import User, utcnow
+from core.models import JobStatus, User, utcnow
 
 COOKIE = "leadrelay_session"
 REFRESH_SECONDS = 3
+SECRETS_FILE = Path(".streamlit") / "secrets.toml"
+STYLE = """<style>
+@keyframes leadrelay-spin { to { transform: rotate(360deg); } }
+.st-key-busy_indicator span[aria-label="progress_activity icon"] { animation: leadrelay-spin 1s linear infinite; }
+</style>"""
 T = TypeVar("T")
 
 
@@ -28,65 +35,143 @@ class AppContext:
 
     settings: Settings
     db: Database
+    sso_problem: str | None
 
 
 @st.cache_resource
 def app() -> AppContext:
+    """Load the settings, open the database and write the single sign-on secrets (once per server process)."""
     settings = load_settings()
-    return AppContext(settings=settings, db=Database(settings.effective_database_url))
+    problem = None
+    if settings.oidc_enabled:
+        try:
+            if users.write_streamlit_secrets(settings, SECRETS_FILE) and hasattr(st.secrets, "_reset"):
+                st.secrets._reset()  # Streamlit may have read an older file at start: read it again
+        except LeadRelayError as exc:
+            problem = exc.message
+        if problem is None and not users.authlib_installed():
+            problem = (
+                "Single sign-on is configured but Authlib is missing: install it with pip install 'streamlit[auth]'."
+            )
+    return AppContext(settings=settings, db=Database(settings.effective_database_url), sso_problem=problem)
+
+
+# -- signing in and out --------------------------------------------------------------------------------
 
 
 def _set_cookie(value: str, max_age: int) -> None:
-    # Streamlit cannot set cookies from Python; a zero-height component writes it on the parent page.
-    components.html(
-        f"<script>window.parent.document.cookie = {json.dumps(f'{COOKIE}={value}')} + "
-        f"'; path=/; max-age={max_age}; SameSite=Strict';</script>",
-        height=0,
-    )
+    # Streamlit cannot set cookies from Python: a tiny script on the page writes it (read back via st.context).
+    # When signed in it goes to the sidebar's end, where its few pixels shift nothing.
+    cookie = f"{COOKIE}={value}; path=/; max-age={max_age}; SameSite=Strict"
+    where = st.sidebar if value else st
+    where.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
+
+
+def _cookie_token() -> str | None:
+    value = st.context.cookies.get(COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
+def _sso_user() -> User | None:
+    ctx = app()
+    if not ctx.settings.oidc_enabled or ctx.sso_problem or not st.user.is_logged_in:
+        return None
+    known = st.session_state.get("sso_user_id")
+    if known is not None:
+        with ctx.db.read() as session:
+            user = users.active_user(session, known)
+        if user is not None:
+            return user
+    with ctx.db.write() as session:
+        user = users.sso_user(session, st.user.get("email"), st.user.get("name"))
+    st.session_state["sso"] = True
+    st.session_state["sso_user_id"] = user.id
+    return user
 
 
 def current_user() -> User | None:
-    """The signed-in user: from this session, or from the sign-in cookie after a browser reload."""
+    """The signed-in user: from this session, from the sign-in cookie after a reload, or from single sign-on."""
     ctx = app()
-    token = st.session_state.get("auth_token") or st.context.cookies.get(COOKIE)
-    if not token:
-        return None
-    with ctx.db.read() as session:
-        user = auth.user_for_token(session, token)
-    if user is None:
+    token = st.session_state.get("auth_token") or _cookie_token()
+    if token:
+        with ctx.db.read() as session:
+            user = auth.user_for_token(session, token)
+        if user is not None:
+            st.session_state["auth_token"] = token
+            return user
         st.session_state.pop("auth_token", None)
+    try:
+        return _sso_user()
+    except LeadRelayError as exc:
+        st.session_state["sign_in_error"] = exc.message
         return None
-    st.session_state["auth_token"] = token
+
+
+def page_user() -> User:
+    """The signed-in user at the top of a page; stops the page when nobody is signed in."""
+    # Streamlit runs a file of pages/ directly (without streamlit_app.py) when a server's first run asks for it,
+    # for the old pages-folder apps: then rerun through the entry script so sign-in and navigation always apply.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    user = current_user()
+    if user is None:
+        st.info("Sign in first.", icon=":material/login:")
+        st.stop()
     return user
 
 
 def sign_in(name: str, password: str) -> str | None:
     """Check the credentials; on success start a session and remember it; returns an error message or None."""
     ctx = app()
+    error = None
     with ctx.db.write() as session:
         try:
-            user = auth.authenticate(session, name, password)
+            user = auth.authenticate(session, name, password, sleep=False)
         except LeadRelayError as exc:
-            return exc.message
-        token = auth.start_session(session, user, ctx.settings.session_ttl_hours)
+            error = exc.message  # the failure count is committed with this transaction
+        else:
+            token = auth.start_session(session, user, ctx.settings.session_ttl_hours)
+    if error is not None:
+        # Wait outside the transaction so a slowed guess never holds the database's write lock.
+        time.sleep(auth.failure_delay(name))
+        return error
     st.session_state["auth_token"] = token
-    st.session_state["pending_cookie"] = token
     return None
 
 
 def sign_out() -> None:
+    """End the sign-in session here and in the database, and clear the cookie."""
     ctx = app()
     with ctx.db.write() as session:
-        auth.end_session(session, st.session_state.pop("auth_token", None) or st.context.cookies.get(COOKIE))
-    st.session_state["pending_cookie"] = ""
+        auth.end_session(session, st.session_state.pop("auth_token", None) or _cookie_token())
+    st.session_state["clear_cookie"] = True
+    st.session_state.pop("sso_user_id", None)
+    if st.session_state.pop("sso", False):
+        st.logout()
 
 
 def flush_cookie() -> None:
-    """Write or clear the sign-in cookie decided during the last action."""
-    if "pending_cookie" in st.session_state:
-        value = st.session_state.pop("pending_cookie")
-        ttl = int(app().settings.session_ttl_hours * 3600) if value else 0
-        _set_cookie(value, ttl)
+    """Keep the browser's sign-in cookie in step with this session: written until the browser sends it back."""
+    token = st.session_state.get("auth_token")
+    cookie = _cookie_token()
+    if st.session_state.pop("clear_cookie", False) or (cookie and not token):
+        _set_cookie("", 0)
+    elif token and cookie != token:
+        # Written on every full run until a reload shows the browser has it (the script may not have run yet).
+        _set_cookie(token, int(app().settings.session_ttl_hours * 3600))
+
+
+def ring(task: str, *args: object) -> None:
+    """Ring the worker's doorbell (a lost ring is caught by the reconciler)."""
+    import worker  # imported lazily: it connects the task queue
+
+    worker.ring(task, *args)
+
+
+# -- feedback ------------------------------------------------------------------------------------------
 
 
 def attempt(action: Callable[[], T], *, success: str | None = None) -> T | None:
@@ -94,28 +179,92 @@ def attempt(action: Callable[[], T], *, success: str | None = None) -> T | None:
     try:
         result = action()
     except LeadRelayError as exc:
-        st.error(exc.message)
+        st.error(exc.message, icon=":material/error:")
         return None
     if success:
-        st.toast(success)
+        toast_later(success, ":material/check_circle:")
     return result
 
 
+def rerun_fragment() -> None:
+    """Rerun only the fragment being drawn (or the whole page when the fragment is drawn by a full run)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
+def toast_later(text: str, icon: str | None = None) -> None:
+    """Show a toast on the next run (survives the st.rerun that usually follows an action)."""
+    st.session_state.setdefault("pending_toasts", []).append((text, icon))
+
+
+def show_toasts() -> None:
+    """Show the toasts queued by the last action."""
+    for text, icon in st.session_state.pop("pending_toasts", []):
+        st.toast(text, icon=icon)
+
+
+def _job_toasts(user: User) -> None:
+    """Seed 004's toasts for the user's own jobs that ended since this browser session began."""
+    now = utcnow()
+    since = st.session_state.setdefault("toast_since", now)
+    with app().db.read() as session:
+        ended = views.finished_since(session, user, 0, since)
+    seen: set[int] = st.session_state.setdefault("toasted", set())
+    for job in ended:
+        if job.id in seen:
+            continue
+        seen.add(job.id)
+        if job.status == JobStatus.COMPLETED:
+            st.toast(
+                f"Enrichment completed for {job.file_name}: {job.completed_leads} of {job.total_leads} leads enriched"
+                + (f", {job.failed_leads} failed" if job.failed_leads else ""),
+                icon=":material/check_circle:",
+                duration="long",
+            )
+        elif job.status == JobStatus.FAILED:
+            st.toast(
+                f"Enrichment failed for {job.file_name}: {job.error_message or 'no lead could be enriched.'} "
+                "Retry failed leads from History.",
+                icon=":material/error:",
+                duration="long",
+            )
+
+
 def sidebar_indicator(user: User) -> None:
-    """Seed 002's compact indicator: a spinner, the number of active jobs, the latest one's progress."""
+    """Seed 002's compact indicator (spinner, active job count, latest progress) and the job toasts, every 3 s."""
 
     @st.fragment(run_every=REFRESH_SECONDS)
     def _indicator() -> None:
+        token = st.session_state.get("auth_token")
+        if token:
+            with app().db.read() as session:
+                still = auth.user_for_token(session, token)
+            if still is None:
+                st.rerun()  # signed out elsewhere, expired or disabled: back to the sign-in page
+        show_toasts()
+        _job_toasts(user)
         with app().db.read() as session:
             ind = views.indicator(session, user)
         if ind.active == 0:
-            st.caption("No active jobs")
+            with st.container(border=True, key="idle_indicator"):
+                st.caption(":material/check_circle: No active jobs")
             return
-        st.markdown(f":material/progress_activity: **{ind.active} active job{'s' if ind.active > 1 else ''}**")
-        st.progress(min(1.0, ind.latest_percentage / 100), text=f"{ind.latest_file}: {ind.latest_percentage:.0f}%")
+        with st.container(border=True, key="busy_indicator"):
+            plural = "s" if ind.active > 1 else ""
+            st.markdown(f":material/progress_activity: **{ind.active} active job{plural}**")
+            st.progress(
+                min(1.0, ind.latest_percentage / 100),
+                text=f"{ind.latest_company or ind.latest_file}: {ind.latest_percentage:.0f}%",
+            )
 
+    st.html(STYLE)
     with st.sidebar:
         _indicator()
+
+
+# -- formatting ----------------------------------------------------------------------------------------
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:
@@ -138,6 +287,11 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def short_clock(when: datetime | None) -> str:
+    """A UTC time of day without the zone (for narrow places)."""
+    return "—" if when is None else when.strftime("%H:%M:%S" if when.date() == utcnow().date() else "%b %d %H:%M")
+
+
 def clock(when: datetime | None) -> str:
     """A UTC time of day (date too when not today)."""
     if when is None:
@@ -147,4 +301,5 @@ def clock(when: datetime | None) -> str:
 
 
 def json_block(data: Any) -> None:
+    """A collapsed JSON viewer."""
     st.json(data, expanded=False)

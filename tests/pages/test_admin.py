@@ -1,0 +1,117 @@
+"""Admin page: admins only; health; users created, disabled and re-roled (audited); dead runs; retention."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from streamlit.testing.v1 import AppTest
+
+from core import auth, health, heartbeat, retention
+from core.models import AuditEvent, Job, Run, User, utcnow
+from tests.support import factories
+
+PAGE = "pages/admin.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh_health_cache():
+    health.clear_cache()
+    yield
+    health.clear_cache()
+
+
+def test_analyst_cannot_open_admin(open_app, app_db):
+    with app_db.write() as s:
+        ana = factories.user(s, "ana")
+    at = open_app(ana)
+    # The navigation has no Admin page for an analyst ...
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(PAGE)
+    # ... and the page refuses on its own when run directly (as Streamlit may on a server's first run).
+    direct = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=30)
+    with app_db.write() as s:
+        direct.session_state["auth_token"] = auth.start_session(s, ana, ttl_hours=1)
+    direct.run()
+    assert [e.value for e in direct.error] == ["Only an admin can open this page."]
+    assert not direct.get("table") and not direct.metric
+
+
+def test_health_shows_heartbeat_and_unreachable_services(open_app, app_db):
+    with app_db.write() as s:
+        root = factories.user(s, "root", "admin")
+        heartbeat.beat(s, "worker", now=utcnow() - timedelta(seconds=3))
+    at = open_app(root, PAGE)
+    got = {m.label: (m.value, m.proto.delta) for m in at.metric}
+    assert got["Worker heartbeat"] == ("3 s ago", "alive")
+    assert got["Last webhook received"][0] == "—"
+    assert got["Queue server"][0] == "unreachable"  # nothing listens on the test's REDIS_URL
+    assert got["PhantomBuster"][0] == "unreachable"
+
+
+def test_create_disable_and_change_role_are_audited(open_app, app_db):
+    with app_db.write() as s:
+        root = factories.user(s, "root", "admin")
+    at = open_app(root, PAGE)
+    at.text_input(key="new_user_name").input("kari")
+    at.text_input(key="new_user_password").input("kari-password")
+    at.selectbox(key="new_user_role").set_value("analyst")
+    at.button(key="FormSubmitter:create_user-Create user").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert "kari" in list(at.table[0].value["name"])
+    with app_db.read() as s:
+        kari = s.scalar(select(User).where(User.name == "kari"))
+        assert auth.authenticate(s, "kari", "kari-password", sleep=False).id == kari.id
+    at.selectbox(key="admin_user").set_value(kari.id).run()
+    at.segmented_control(key=f"role_{kari.id}").set_value("admin").run()
+    at.button(key="save_role").click().run()
+    at.button(key="toggle_user").click().run()
+    with app_db.read() as s:
+        kari = s.get(User, kari.id)
+        assert (kari.role, kari.disabled) == ("admin", True)
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert actions == ["user_created", "user_role_changed", "user_disabled"]
+
+
+def test_admin_cannot_lock_themself_out(open_app, app_db):
+    with app_db.write() as s:
+        root = factories.user(s, "root", "admin")
+    at = open_app(root, PAGE)
+    at.selectbox(key="admin_user").set_value(root.id).run()
+    at.button(key="toggle_user").click().run()
+    assert any("cannot disable your own account" in e.value for e in at.error)
+
+
+def test_dead_letter_retry(open_app, app_db, rings):
+    with app_db.write() as s:
+        root = factories.user(s, "root", "admin")
+        job = factories.job(s, root, {"Acme": 2}, batch_size=2)
+        s.execute(
+            update(Run).values(status="failed", dead_reason="The LinkedIn session cookie expired.", ended_at=utcnow())
+        )
+        run_id = s.scalar(select(Run.id))
+    at = open_app(root, PAGE)
+    assert any("The LinkedIn session cookie expired." in m.value for m in at.markdown)
+    at.button(key=f"retry_run_{run_id}").click().run()
+    assert ("dispatch",) in rings.calls
+    with app_db.read() as s:
+        assert s.get(Run, run_id).status == "pending"
+        assert s.get(Job, job.id).status == "running"
+
+
+def test_retention_tab_says_what_was_removed(open_app, app_db):
+    with app_db.write() as s:
+        root = factories.user(s, "root", "admin")
+        old = factories.job(s, root, {"Acme": 3}, file_name="old.csv")
+        s.execute(
+            update(Job).where(Job.id == old.id).values(status="completed", finished_at=utcnow() - timedelta(days=9))
+        )
+    at = open_app(root, PAGE)
+    assert any(c.value == "Nothing has been removed yet." for c in at.caption)
+    with app_db.write() as s:
+        retention.clean_up(s, 7, 30)
+    at.run()
+    row = at.table[-1].value.iloc[0]
+    assert (row["jobs removed"], row["leads"], row["job ids"]) == (1, 3, f"#{old.id}")

@@ -1,0 +1,153 @@
+"""The core read models behind the pages: charts, users, health, single sign-on, reports and the slot lane."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select, update
+
+from core import analytics, auth, health, slot, users, views
+from core.config import load_settings
+from core.errors import ConfigError, InvalidInput, PermissionDenied
+from core.models import Job, Lead, Run, utcnow
+from tests.support import factories
+
+
+def test_charts_count_per_day_and_stay_scoped(db):
+    now = utcnow()
+    with db.write() as s:
+        ana, ole, root = factories.user(s, "ana"), factories.user(s, "ole"), factories.user(s, "root", "admin")
+        today = factories.job(s, ana, {"Acme": 3}, batch_size=3)
+        older = factories.job(s, ana, {"Beta": 2}, batch_size=2)
+        factories.job(s, ole, {"Gamma": 4})
+        s.execute(update(Job).where(Job.id == older.id).values(created_at=now - timedelta(days=2)))
+        s.execute(update(Job).where(Job.id == today.id).values(completed_leads=2, failed_leads=1))
+        lead = s.scalar(select(Lead.id).where(Lead.job_id == today.id).limit(1))
+        s.execute(update(Lead).where(Lead.id == lead).values(status="failed", error="No profile."))
+        s.execute(
+            update(Run)
+            .where(Run.job_id == today.id)
+            .values(status="success", launch_requested_at=now - timedelta(seconds=40), ended_at=now)
+        )
+    with db.read() as s:
+        mine = analytics.charts(s, ana, 7, now)
+        everyone = analytics.charts(s, root, 30, now)
+    assert len(mine.days) == 7 and mine.days[-1].day == now.date()
+    assert (mine.days[-1].jobs, mine.days[-1].leads, mine.days[-1].failed) == (1, 3, 1)
+    assert mine.days[-3].jobs == 1
+    assert sum(d.jobs for d in everyone.days) == 3 and len(everyone.days) == 30
+    assert mine.run_days[-1].runs == 1 and mine.run_days[-1].median_seconds == pytest.approx(40, abs=1)
+    assert [(r.reason, r.leads) for r in mine.reasons] == [("No profile.", 1)]
+
+
+def test_user_administration_is_admin_only_and_guarded(db):
+    with db.write() as s:
+        root, ana = factories.user(s, "root", "admin"), factories.user(s, "ana")
+        with pytest.raises(PermissionDenied):
+            users.list_users(s, ana)
+        with pytest.raises(PermissionDenied):
+            users.set_role(s, ana, ana.id, "admin")
+        with pytest.raises(InvalidInput):
+            users.set_role(s, root, root.id, "analyst")
+        token = auth.start_session(s, ana, 1)
+        users.set_disabled(s, root, ana.id, True)
+        assert auth.user_for_token(s, token) is None
+        sso = users.create(s, root, "sso-only", None, "analyst")
+        assert sso.password_hash is None
+        rows = {u.name: u for u in users.list_users(s, root)}
+    assert rows["ana"].disabled and rows["sso-only"].sso_only
+
+
+def test_single_sign_on_finds_or_creates_an_analyst(db):
+    with db.write() as s:
+        factories.user(s, "Kari@Example.com", "admin")
+        assert users.sso_user(s, "kari@example.com", "Kari").role == "admin"
+        new = users.sso_user(s, "ole@example.com", "Ole")
+        assert (new.name, new.role, new.password_hash) == ("ole@example.com", "analyst", None)
+        assert users.sso_user(s, "ole@example.com", None).id == new.id
+        users.set_disabled(s, factories.user(s, "root", "admin"), new.id, True)
+        with pytest.raises(PermissionDenied):
+            users.sso_user(s, "ole@example.com", None)
+
+
+def test_oidc_secrets_are_written_from_settings(tmp_path, settings):
+    assert users.oidc_secrets_toml(settings) is None
+    sso = load_settings(
+        oidc_client_id="lr",
+        oidc_client_secret='se"cret',
+        oidc_server_metadata_url="https://idp.example.com/.well-known/openid-configuration",
+        oidc_cookie_secret="x" * 32,
+    )
+    path = tmp_path / ".streamlit" / "secrets.toml"
+    assert users.write_streamlit_secrets(sso, path)
+    text = path.read_text()
+    assert 'client_secret = "se\\"cret"' in text and 'redirect_uri = "http://127.0.0.1:8501/oauth2callback"' in text
+    assert not users.write_streamlit_secrets(sso, path)
+    path.write_text("[auth]\nmine = true\n")
+    with pytest.raises(ConfigError):
+        users.write_streamlit_secrets(sso, path)
+    with pytest.raises(ConfigError):
+        users.oidc_secrets_toml(load_settings(**{**sso.model_dump(), "oidc_cookie_secret": None}))
+
+
+def test_failed_sign_ins_are_slowed_the_same_for_unknown_names():
+    delays = [auth.failure_delay("ghost-user") for _ in range(6)]
+    assert delays == [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]
+    assert [auth.failure_delay("another-ghost") for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_health_probes_are_cached(settings, monkeypatch, db):
+    calls = []
+    monkeypatch.setattr(
+        health, "ping_queue_server", lambda url: calls.append(url) or health.Probe(True, "answers PING", 1.0)
+    )
+    monkeypatch.setattr(health, "fetch_quota", lambda s: (health.Probe(False, "down", 2.0), None))
+    health.clear_cache()
+    with db.read() as s:
+        first = health.check(s, settings)
+        second = health.check(s, settings)
+    health.clear_cache()
+    assert len(calls) == 1
+    assert first.queue_server.ok and not first.phantombuster.ok and second.quota is None
+    assert not first.worker_ok and first.worker_at is None
+
+
+def test_quota_comes_from_fetch_resources(sandbox_process, settings):
+    sandbox_process.reset()
+    sb = load_settings(phantombuster_base_url=sandbox_process.api_url)
+    probe, resources = health.fetch_quota(sb)
+    assert probe.ok and resources is not None and resources.monthly_remaining > 0
+
+
+def test_report_issues_are_stored_capped_and_downloadable(db):
+    issues = [SimpleNamespace(row_number=n, column="LinkedIn", reason=f"bad {n}") for n in range(1500, 2, -1)]
+    preview = factories.preview({"Acme": 2})
+    preview.problems, preview.duplicates = issues, [SimpleNamespace(row_number=1, column="LinkedIn", reason="dup")]
+    with db.write() as s:
+        ana = factories.user(s, "ana")
+        from core import jobs
+
+        job = jobs.create_job(s, owner=ana, preview=preview, batch_size=5)
+        name, data = views.validation_report(s, ana, job.id)
+    assert len(job.report["issues"]) == 1000 and job.report["issues_truncated"]
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "row,column,reason,kind" and lines[1] == "1,LinkedIn,dup,duplicate"
+    assert name.endswith("-validation.csv")
+
+
+def test_active_job_for_file_and_slot_lane(db):
+    with db.write() as s:
+        ana, ole = factories.user(s, "ana"), factories.user(s, "ole")
+        job = factories.job(s, ana, {"Acme": 2, "Beta": 2}, batch_size=2)
+        found = views.active_job_for_file(s, ana, job.content_hash)
+        assert (found.job_id, found.company) == (job.id, "Acme")
+        assert views.active_job_for_file(s, ole, job.content_hash) is None
+        second = s.scalar(select(Run.id).where(Run.job_id == job.id, Run.seq == 2))
+        s.execute(update(Run).where(Run.id == second).values(status="phantom_launched", launch_requested_at=utcnow()))
+        assert views.active_job_for_file(s, ana, job.content_hash).company == "Beta"
+        slot.acquire(s, holder="w", run_id=second, ttl=60)
+        assert views.slot_lane(s, ana).company == "Beta"
+        hidden = views.slot_lane(s, ole)
+        assert (hidden.state, hidden.company, hidden.job_id, hidden.container_id) == ("running", None, None, None)
