@@ -6,7 +6,7 @@ import gc
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from sqlalchemy import func, select, update
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.errors import InvalidInput, LimitReached, NotFound, PermissionDenied
+from core.leadfile import LeadRow
 from core.models import (
     ACTIVE_JOB_STATUSES,
     ENDED_RUN_STATUSES,
@@ -32,18 +33,6 @@ from core.models import (
 
 URL_CHUNK = 500
 REPORT_ISSUES_CAP = 1000
-
-
-class LeadLike(Protocol):
-    row_number: int
-    linkedin_url: str
-    company: str
-    first_name: str | None
-    last_name: str | None
-    full_name: str | None
-    email: str | None
-    country: str | None
-    values: dict[str, str]
 
 
 def visible_job(session: Session, user: User, job_id: int) -> Job:
@@ -83,7 +72,7 @@ def same_file_jobs(session: Session, content_hash: str) -> list[int]:
     return list(session.scalars(stmt))
 
 
-def plan_batches(leads: Sequence[LeadLike], batch_size: int) -> list[tuple[str, list[int]]]:
+def plan_batches(leads: Sequence[LeadRow], batch_size: int) -> list[tuple[str, list[int]]]:
     """Group leads by company (first appearance order) and cut each group into batches of indexes."""
     groups: OrderedDict[str, list[int]] = OrderedDict()
     for index, lead in enumerate(leads):
@@ -131,7 +120,7 @@ def create_job(
                 "Wait for one to finish or cancel one, then queue this file."
             )
     parsed = preview.parsed
-    leads: list[LeadLike] = list(preview.leads)
+    leads: list[LeadRow] = list(preview.leads)
     if not leads:
         raise InvalidInput("This file has no lead with a LinkedIn profile URL, so there is nothing to queue.")
     skip_recent = skip_recent or {}
@@ -221,7 +210,7 @@ def _insert_runs(
 
 
 def _lead_runs(
-    leads: Sequence[LeadLike], skip_recent: dict[str, int], batches: list[tuple[str, list[int]]], run_ids: list[int]
+    leads: Sequence[LeadRow], skip_recent: dict[str, int], batches: list[tuple[str, list[int]]], run_ids: list[int]
 ) -> list[int | None]:
     """Each lead's run id in the order of `leads` (None when not sent); batches index the leads to send."""
     runs: list[int | None] = [None] * len(leads)
@@ -235,7 +224,7 @@ def _lead_runs(
 
 
 def _insert_leads(
-    session: Session, job_id: int, leads: Sequence[LeadLike], runs: Sequence[int | None], skip_recent: dict[str, int]
+    session: Session, job_id: int, leads: Sequence[LeadRow], runs: Sequence[int | None], skip_recent: dict[str, int]
 ) -> None:
     """Bulk-insert a job's leads, hundreds of rows to a statement: an import's hot path (100,000 rows)."""
     conn = session.connection()

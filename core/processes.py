@@ -23,6 +23,12 @@ class ProcessSpec:
         return shlex.join(self.argv)
 
 
+def worker_argv(python: str = sys.executable, shutdown_timeout: int = 30) -> list[str]:
+    """The Huey consumer: one worker thread, SIGTERM as the graceful stop, interrupted tasks after the timeout."""
+    return [python, "-m", "huey.bin.huey_consumer", "worker.huey", "-w", "1", "-k", "thread", "-g", "TERM",
+            "-t", str(shutdown_timeout), "-q"]  # fmt: skip
+
+
 def process_specs(settings: Settings, python: str = sys.executable) -> list[ProcessSpec]:
     """Redis-compatible server (when REDIS_URL is unset), sandbox (when no API key), webhook server, worker, UI."""
     specs: list[ProcessSpec] = []
@@ -50,26 +56,7 @@ def process_specs(settings: Settings, python: str = sys.executable) -> list[Proc
             )
         )
     specs.append(ProcessSpec("webhook", [python, "webhook_server.py"]))
-    specs.append(
-        ProcessSpec(
-            "worker",
-            [
-                python,
-                "-m",
-                "huey.bin.huey_consumer",
-                "worker.huey",
-                "-w",
-                "1",
-                "-k",
-                "thread",
-                "-g",
-                "TERM",
-                "-t",
-                "30",
-                "-q",
-            ],
-        )
-    )
+    specs.append(ProcessSpec("worker", worker_argv(python)))
     specs.append(
         ProcessSpec(
             "web",

@@ -15,6 +15,7 @@ import redis as redis_lib
 
 from core.db import Database
 from core.models import Job
+from core.processes import worker_argv
 from tests.support.services import RedisServer, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,21 +87,7 @@ class Stack:
         self._spawn("webhook", [sys.executable, "webhook_server.py"], self.webhook_port)
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
-        argv = [
-            sys.executable,
-            "-m",
-            "huey.bin.huey_consumer",
-            "worker.huey",
-            "-w",
-            "1",
-            "-k",
-            "thread",
-            "-g",
-            "TERM",
-            "-t",
-            "10",
-            "-q",
-        ]
+        argv = worker_argv(sys.executable, shutdown_timeout=10)
         return self._spawn(name, argv)
 
     def wait_worker_ready(self, name: str = "worker", timeout: float = 30.0) -> None:
