@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from core import slot
+from core import jobs, slot
 from core.engine import Engine
 from core.models import Job, Lead, Run, utcnow
 from core.reconciler import reconcile
@@ -191,3 +191,28 @@ def test_run_past_sequential_queue_timeout_is_stopped_and_timed_out(rig, db):
     assert any(path.endswith("agents/stop") for path in calls)
     with db.read() as s:
         assert slot.get(s).run_id is None
+
+
+def test_cancel_stops_the_run_in_flight(rig, db):
+    engine, sched, sb = rig
+    sb.reset(run_seconds=[20, 20], seed=8)
+    with db.write() as s:
+        owner = factories.user(s)
+        job_id = factories.job(s, owner, {"Acme": 2, "Beta": 2}, batch_size=2).id
+    run_id = engine.dispatch()
+    with db.write() as s:
+        assert jobs.cancel_job(s, owner, job_id) == run_id
+    assert engine.stop_run(run_id)
+
+    def run_ended() -> bool:
+        with db.read() as s:
+            return s.get(Run, run_id).status not in ("phantom_launched", "webhook_received")
+
+    sched.drain(engine, run_ended, timeout=20)
+    with db.read() as s:
+        runs = {r.id: r.status for r in s.scalars(select(Run).where(Run.job_id == job_id))}
+        leads = set(s.scalars(select(Lead.status).where(Lead.job_id == job_id)))
+        assert s.get(Job, job_id).status == "cancelled" and slot.get(s).run_id is None
+    assert set(runs.values()) == {"cancelled"} and leads == {"cancelled"}
+    assert any(c["path"].endswith("agents/stop") for c in sb.record()["calls"])
+    assert len(sb.record()["launches"]) == 1
