@@ -92,7 +92,7 @@ def _store_fallback(preview: ImportPreview, url: str) -> None:
 
 
 class _ReaderPeaks(logging.Handler):
-    """Collects the reader child's peak resident memory from core.leadfile.sandbox's debug log."""
+    """Collects the reader child's peak resident memory from core.leadfile.reader_process's debug log."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -118,7 +118,7 @@ def run_ours(path: Path, reps: int, workdir: Path) -> dict[str, Any]:
     from core.leadfile import prepare_import
 
     peaks = _ReaderPeaks()
-    sandbox_log = logging.getLogger("core.leadfile.sandbox")
+    sandbox_log = logging.getLogger("core.leadfile.reader_process")
     sandbox_log.addHandler(peaks)
     sandbox_log.setLevel(logging.DEBUG)
 
@@ -126,13 +126,13 @@ def run_ours(path: Path, reps: int, workdir: Path) -> dict[str, Any]:
     template = workdir / "template.db"
     user_id = None
     try:
-        from core import auth, jobs
+        from core import auth, job_store
         from core.db import Database
         from core.models import User
         from core.schema import migrate
 
-        if hasattr(jobs, "create_job"):
-            store_kind = "core.jobs.create_job"
+        if hasattr(job_store, "create_job"):
+            store_kind = "core.job_store.create_job"
             db = Database(f"sqlite:///{template}")
             migrate(db)
             with db.write() as session:
@@ -145,18 +145,18 @@ def run_ours(path: Path, reps: int, workdir: Path) -> dict[str, Any]:
     parse_peak = 0.0
     for rep in range(reps):
         target = workdir / f"run{rep}.db"
-        if store_kind == "core.jobs.create_job":
+        if store_kind == "core.job_store.create_job":
             shutil.copy(template, target)
         started = time.perf_counter()
         preview = prepare_import(path.read_bytes(), path.name)
         parsed_at = time.perf_counter()
         parse_peak = parse_peak or _hwm_mib()  # after the first import, before anything is stored
-        if store_kind == "core.jobs.create_job":
+        if store_kind == "core.job_store.create_job":
             database = Database(f"sqlite:///{target}")
             with database.write() as session:
                 owner = session.get(User, user_id)
                 assert owner is not None
-                jobs.create_job(session, owner=owner, preview=preview, batch_size=25)
+                job_store.create_job(session, owner=owner, preview=preview, batch_size=25)
             database.dispose()
         else:
             _store_fallback(preview, f"sqlite:///{target}")

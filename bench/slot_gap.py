@@ -21,7 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import auth, jobs
+from core import auth, job_store
 from core.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from core.db import Database
 from core.phantombuster import PhantomBusterClient
@@ -71,7 +71,7 @@ def run_ours(tmp: Path, runs: int, run_seconds: list[float]) -> list[float]:
     stack.start(faults={"run_seconds": run_seconds, "seed": 1})
     try:
         with db.write() as s:
-            job = jobs.create_job(s, owner=owner, preview=preview(runs), batch_size=1)
+            job = job_store.create_job(s, owner=owner, preview=preview(runs), batch_size=1)
             job_id = job.id
         stack.wait_job(job_id, timeout=runs * (max(run_seconds) + 2) + 60)
         record = stack.record()

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import jobs
+from core import job_store
 from core.config import Settings
 from core.leadfile import ImportPreview, Limits, build_preview, parse_file
 from core.models import Job, User
@@ -44,10 +44,10 @@ class Checks:
 
 def check(session: Session, settings: Settings, preview: ImportPreview) -> Checks:
     """Look up recently enriched leads and earlier uploads of the same file."""
-    recent = jobs.recently_enriched(
+    recent = job_store.recently_enriched(
         session, (lead.linkedin_url for lead in preview.leads), settings.recently_enriched_days
     )
-    return Checks(recent=recent, same_file_jobs=jobs.same_file_jobs(session, preview.parsed.content_hash))
+    return Checks(recent=recent, same_file_jobs=job_store.same_file_jobs(session, preview.parsed.content_hash))
 
 
 def summary(preview: ImportPreview, checks: Checks) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def queue(
 ) -> Job:
     """Create the job: leads enriched recently are skipped unless `include_recent`."""
     checks = checks or check(session, settings, preview)
-    return jobs.create_job(
+    return job_store.create_job(
         session,
         owner=owner,
         preview=preview,

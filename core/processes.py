@@ -43,7 +43,7 @@ def process_specs(settings: Settings, python: str = sys.executable) -> list[Proc
                 [
                     python,
                     "-m",
-                    "core.sandbox",
+                    "sandbox",
                     "--host",
                     settings.host,
                     "--port",

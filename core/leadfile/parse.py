@@ -7,7 +7,7 @@ import hashlib
 from core.errors import InvalidInput, LimitReached
 from core.leadfile import sniff, textfile, zipcheck
 from core.leadfile.model import Limits, ParsedFile
-from core.leadfile.sandbox import read_workbook
+from core.leadfile.reader_process import read_workbook
 from core.leadfile.table import build_table
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from core.errors import InvalidInput
-from core.leadfile.sandbox import DAMAGED, PASSWORD
+from core.leadfile.reader_process import DAMAGED, PASSWORD
 
 Kind = Literal["xlsx", "xls", "text"]
 

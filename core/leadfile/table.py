@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from core.errors import InvalidInput, LimitReached
 from core.leadfile.headers import header_score, looks_like_profile_url
 from core.leadfile.model import Limits
-from core.leadfile.sandbox import HEAD_ROWS
+from core.leadfile.reader_process import HEAD_ROWS
 
 
 @dataclass(slots=True)

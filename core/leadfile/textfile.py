@@ -9,7 +9,7 @@ import re
 
 from core.errors import InvalidInput, LimitReached
 from core.leadfile.model import Limits
-from core.leadfile.sandbox import HEAD_ROWS
+from core.leadfile.reader_process import HEAD_ROWS
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_CHARS = 64 * 1024

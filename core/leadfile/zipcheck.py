@@ -13,7 +13,7 @@ from defusedxml.common import DefusedXmlException
 
 from core.errors import InvalidInput, LimitReached
 from core.leadfile.model import Limits
-from core.leadfile.sandbox import DAMAGED, HEAD_ROWS, PASSWORD
+from core.leadfile.reader_process import DAMAGED, HEAD_ROWS, PASSWORD
 
 MAX_PARTS = 2_000
 MAX_RATIO = 500

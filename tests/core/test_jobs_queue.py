@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core import jobs, queue
+from core import job_store, jobs, queue
 from core.errors import InvalidInput, LimitReached, NotFound
 from core.models import Lead, Run, RunStatus
 from tests.support import factories
@@ -57,11 +57,11 @@ def test_active_job_limit(db):
     with db.write() as s:
         owner = factories.user(s)
         for i in range(3):
-            jobs.create_job(
+            job_store.create_job(
                 s, owner=owner, preview=factories.preview({"A": 1}, f"f{i}.csv"), batch_size=5, max_active_jobs=3
             )
         with pytest.raises(LimitReached, match="limit is 3"):
-            jobs.create_job(
+            job_store.create_job(
                 s, owner=owner, preview=factories.preview({"A": 1}, "f4.csv"), batch_size=5, max_active_jobs=3
             )
 
@@ -94,8 +94,8 @@ def test_recently_enriched_skipped(db):
             .values(status="success", enriched_at=__import__("core.models").models.utcnow())
         )
         p = factories.preview({"Acme": 3}, "again.xlsx")
-        recent = jobs.recently_enriched(s, [lead.linkedin_url for lead in p.leads], 30)
+        recent = job_store.recently_enriched(s, [lead.linkedin_url for lead in p.leads], 30)
         assert len(recent) == 3
-        again = jobs.create_job(s, owner=owner, preview=p, batch_size=5, skip_recent=recent)
+        again = job_store.create_job(s, owner=owner, preview=p, batch_size=5, skip_recent=recent)
         assert again.total_leads == 0 and again.status == "completed"
         assert set(s.scalars(select(Lead.status).where(Lead.job_id == again.id))) == {"skipped"}

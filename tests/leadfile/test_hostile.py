@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInput, LeadRelayError, LimitReached
-from core.leadfile import Limits, parse_file, prepare_import, sandbox
+from core.leadfile import Limits, parse_file, prepare_import, reader_process
 from tests.leadfile.builders import (
     EXTERNAL_ENTITY,
     billion_laughs,
@@ -109,7 +109,7 @@ def test_prolog_padded_past_the_scan_window() -> None:
     [("A1:XFD1048576", "16,384 columns"), ("A1:C1048576", "1,048,576 rows"), ("B2:GT9", "201 columns")],
 )
 def test_absurd_dimension(dimension: str, needle: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_run_child", _must_not_run)
+    monkeypatch.setattr(reader_process, "_run_child", _must_not_run)
     data = zip_parts(minimal_parts(**{"xl/worksheets/sheet1.xml": sheet_xml(dimension)}))
     error = _refused(data)
     assert isinstance(error, LimitReached) and needle in error.message
@@ -201,7 +201,7 @@ def _fake_child(tmp_path: Path, body: str) -> Path:
 def test_child_failures(
     body: str, kind: type[Exception], needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "CHILD", _fake_child(tmp_path, body))
+    monkeypatch.setattr(reader_process, "CHILD", _fake_child(tmp_path, body))
     error = _refused(xlsx_openpyxl({"Leads": lead_rows(2)}), limits=Limits(parse_timeout_s=1))
     assert isinstance(error, kind) and needle in error.message
 
@@ -213,7 +213,7 @@ def test_memory_limit_in_the_child() -> None:
 
 
 def test_damaged_answers_are_refused() -> None:
-    check: Callable[..., object] = sandbox._decode
+    check: Callable[..., object] = reader_process._decode
     with pytest.raises(InvalidInput):
         check(b"Sa\x1fb\x1fc", 2, [[1, 2]])
     with pytest.raises(InvalidInput):

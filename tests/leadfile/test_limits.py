@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import LimitReached
-from core.leadfile import Limits, parse_file, sandbox, sniff
+from core.leadfile import Limits, parse_file, reader_process, sniff
 from tests.leadfile.builders import lead_rows, xlsx_openpyxl
 from tests.leadfile.xlsgen import xls_workbook
 
@@ -34,7 +34,7 @@ def test_max_rows(fmt: str) -> None:
 
 
 def test_max_rows_found_from_the_dimension_before_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_run_child", _explode)
+    monkeypatch.setattr(reader_process, "_run_child", _explode)
     with pytest.raises(LimitReached, match="The sheet “Leads” has 201 rows; LeadRelay reads at most 100"):
         parse_file(xlsx_openpyxl({"Leads": lead_rows(200)}), "f.xlsx", Limits(max_rows=100))
 

@@ -127,9 +127,9 @@ def test_report_issues_are_stored_capped_and_downloadable(db):
     preview.problems, preview.duplicates = issues, [SimpleNamespace(row_number=1, column="LinkedIn", reason="dup")]
     with db.write() as s:
         ana = factories.user(s, "ana")
-        from core import jobs
+        from core import job_store
 
-        job = jobs.create_job(s, owner=ana, preview=preview, batch_size=5)
+        job = job_store.create_job(s, owner=ana, preview=preview, batch_size=5)
         name, data = views.validation_report(s, ana, job.id)
     assert len(job.report["issues"]) == 1000 and job.report["issues_truncated"]
     lines = data.decode("utf-8-sig").splitlines()

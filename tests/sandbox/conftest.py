@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.sandbox.app import create_app
-from core.sandbox.simulator import Simulator
+from sandbox.app import create_app
+from sandbox.simulator import Simulator
 
 AGENT_ID = "4000000000000001"
 API_KEY = "sandbox-key"

@@ -1,4 +1,4 @@
-"""`python -m core.sandbox` serves the API with the given key, agent and webhook, and logs no query strings."""
+"""`python -m sandbox` serves the API with the given key, agent and webhook, and logs no query strings."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_cli_serves_the_sandbox(receiver: Receiver, tmp_path: Path) -> None:
     argv = [
         sys.executable,
         "-m",
-        "core.sandbox",
+        "sandbox",
         "--host",
         "127.0.0.1",
         "--port",
@@ -64,6 +64,6 @@ def test_cli_serves_the_sandbox(receiver: Receiver, tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_faults() -> None:
-    argv = [sys.executable, "-m", "core.sandbox", "--port", str(free_port()), "--faults", '{"nope": 1}']
+    argv = [sys.executable, "-m", "sandbox", "--port", str(free_port()), "--faults", '{"nope": 1}']
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "nope" in done.stderr

@@ -7,7 +7,7 @@ from datetime import datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.sandbox.profiles import is_profile_url, make_profile
+from sandbox.profiles import is_profile_url, make_profile
 
 FIELDS = {
     "linkedinProfileUrl",

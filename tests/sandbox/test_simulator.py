@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from core.sandbox import faults
-from core.sandbox.clock import ManualTime
-from core.sandbox.models import ApiError
-from core.sandbox.simulator import Simulator
-from core.sandbox.views import container_json
-from core.sandbox.webhooks import CollectingSender
+from sandbox import faults
+from sandbox.clock import ManualTime
+from sandbox.models import ApiError
+from sandbox.simulator import Simulator
+from sandbox.views import container_json
+from sandbox.webhooks import CollectingSender
 
 AGENT = "4000000000000001"
 URLS = ["https://www.linkedin.com/in/jane-doe-42", "https://www.linkedin.com/in/max"]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from sqlalchemy.orm import Session
 
-from core import auth, jobs
+from core import auth, job_store
 from core.models import Job, User
 
 
@@ -58,6 +58,6 @@ def job(
     priority: int = 0,
     file_name: str = "leads.xlsx",
 ) -> Job:
-    return jobs.create_job(
+    return job_store.create_job(
         session, owner=owner, preview=preview(companies, file_name), batch_size=batch_size, priority=priority
     )

@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class SandboxProcess:
-    """`python -m core.sandbox` on a free loopback port; `reset`, `record` and `client` drive and inspect it."""
+    """`python -m sandbox` on a free loopback port; `reset`, `record` and `client` drive and inspect it."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.sandbox", "--port", str(self.port), "--agent-id", SANDBOX_AGENT_ID],
+            [sys.executable, "-m", "sandbox", "--port", str(self.port), "--agent-id", SANDBOX_AGENT_ID],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -69,7 +69,7 @@ class Stack:
         argv = [
             sys.executable,
             "-m",
-            "core.sandbox",
+            "sandbox",
             "--host",
             "127.0.0.1",
             "--port",

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from core.sandbox import views
-from core.sandbox.faults import CallFaults, FaultError
-from core.sandbox.models import ApiError
-from core.sandbox.simulator import Simulator
+from sandbox import views
+from sandbox.faults import CallFaults, FaultError
+from sandbox.models import ApiError
+from sandbox.simulator import Simulator
 
 PREFIX = "/api/v2/"
 Handler = Callable[[Simulator, Request], Awaitable[Response]]

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from core.sandbox import faults as fault_knobs
-from core.sandbox import views
-from core.sandbox.clock import AsyncioScheduler, Scheduler
-from core.sandbox.faults import CallFaults
-from core.sandbox.models import (
+from sandbox import faults as fault_knobs
+from sandbox import views
+from sandbox.clock import AsyncioScheduler, Scheduler
+from sandbox.faults import CallFaults
+from sandbox.models import (
     ACTIVE,
     MAX_CONTAINERS,
     PARALLELISM_MESSAGE,
@@ -33,8 +33,8 @@ from core.sandbox.models import (
     parse_save,
     profile_urls,
 )
-from core.sandbox.profiles import make_profile
-from core.sandbox.webhooks import Delivery, HttpWebhookSender, WebhookSender
+from sandbox.profiles import make_profile
+from sandbox.webhooks import Delivery, HttpWebhookSender, WebhookSender
 
 
 class Simulator:

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.sandbox.clock import Handle
-from core.sandbox.profiles import is_profile_url
+from sandbox.clock import Handle
+from sandbox.profiles import is_profile_url
 
 SCRIPT = "LinkedIn Profile Scraper.js"
 ACTIVE = ("starting", "running")

@@ -7,10 +7,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from core.sandbox.models import ACTIVE, SCRIPT, Agent, ApiError, Container, ms
+from sandbox.models import ACTIVE, SCRIPT, Agent, ApiError, Container, ms
 
 if TYPE_CHECKING:
-    from core.sandbox.simulator import Simulator
+    from sandbox.simulator import Simulator
 
 NOTIFICATION_DEFAULTS = {
     "mailAutomaticExitSuccess": False,

@@ -1,4 +1,4 @@
-"""Command line: `python -m core.sandbox --port 8010 ...` serves the PhantomBuster sandbox with uvicorn."""
+"""Command line: `python -m sandbox --port 8010 ...` serves the PhantomBuster sandbox with uvicorn."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import sys
 
 import uvicorn
 
-from core.sandbox.app import create_app
-from core.sandbox.faults import FaultError
-from core.sandbox.simulator import Simulator
+from sandbox.app import create_app
+from sandbox.faults import FaultError
+from sandbox.simulator import Simulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Flags, each falling back to a SANDBOX_* environment variable."""
     env = os.environ.get
-    parser = argparse.ArgumentParser(prog="python -m core.sandbox", description="Local PhantomBuster API v2 sandbox.")
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Local PhantomBuster API v2 sandbox.")
     parser.add_argument("--host", default=env("SANDBOX_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env("SANDBOX_PORT", "8010")))
     parser.add_argument("--api-key", default=env("SANDBOX_API_KEY", "sandbox-key"))

@@ -1,0 +1,216 @@
+"""Storing an import: the job row, its runs and leads inserted in bulk, and the lookups an import checks first."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.errors import InvalidInput, LimitReached
+from core.jobs import active_job_count, plan_batches
+from core.leadfile import LeadRow
+from core.models import Job, JobStage, JobStatus, Lead, LeadStatus, Role, Run, RunStatus, User, utcnow
+
+URL_CHUNK = 500
+REPORT_ISSUES_CAP = 1000
+
+
+def recently_enriched(session: Session, urls: Iterable[str], days: int, now: datetime | None = None) -> dict[str, int]:
+    """Which of `urls` were enriched successfully in the last `days` days, with the job that did it."""
+    if days <= 0:
+        return {}
+    since = (now or utcnow()) - timedelta(days=days)
+    found: dict[str, int] = {}
+    unique = list(dict.fromkeys(urls))
+    for start in range(0, len(unique), URL_CHUNK):
+        chunk = unique[start : start + URL_CHUNK]
+        stmt = select(Lead.linkedin_url, Lead.job_id).where(
+            Lead.linkedin_url.in_(chunk), Lead.status == LeadStatus.SUCCESS, Lead.enriched_at >= since
+        )
+        for url, job_id in session.execute(stmt):
+            found.setdefault(url, job_id)
+    return found
+
+
+def same_file_jobs(session: Session, content_hash: str) -> list[int]:
+    """Ids of earlier jobs made from a file with the same content."""
+    stmt = select(Job.id).where(Job.content_hash == content_hash).order_by(Job.id.desc()).limit(5)
+    return list(session.scalars(stmt))
+
+
+def report_issues(preview: Any) -> dict[str, Any]:
+    """The validation report's problems and duplicates in row order, capped, so the report can be downloaded later."""
+    issues = [(p, "problem") for p in getattr(preview, "problems", None) or []]
+    issues += [(d, "duplicate") for d in getattr(preview, "duplicates", None) or []]
+    issues.sort(key=lambda item: item[0].row_number)
+    return {
+        "issues": [
+            {"row": p.row_number, "column": str(p.column)[:255], "reason": str(p.reason)[:500], "kind": kind}
+            for p, kind in issues[:REPORT_ISSUES_CAP]
+        ],
+        "issues_truncated": len(issues) > REPORT_ISSUES_CAP,
+    }
+
+
+def create_job(
+    session: Session,
+    *,
+    owner: User,
+    preview: Any,
+    batch_size: int,
+    priority: int = 0,
+    skip_recent: dict[str, int] | None = None,
+    max_active_jobs: int | None = None,
+    actor: str = "analyst",
+) -> Job:
+    """Store a validated import as a job with its leads and runs; leads in `skip_recent` are not sent again."""
+    if batch_size < 1:
+        raise InvalidInput("The batch size must be at least 1.")
+    if max_active_jobs is not None and owner.role != Role.ADMIN:
+        active = active_job_count(session, owner.id)
+        if active >= max_active_jobs:
+            raise LimitReached(
+                f"You already have {active} active jobs (the limit is {max_active_jobs}). "
+                "Wait for one to finish or cancel one, then queue this file."
+            )
+    parsed = preview.parsed
+    leads: list[LeadRow] = list(preview.leads)
+    if not leads:
+        raise InvalidInput("This file has no lead with a LinkedIn profile URL, so there is nothing to queue.")
+    skip_recent = skip_recent or {}
+    to_send = [lead for lead in leads if lead.linkedin_url not in skip_recent]
+    batches = plan_batches(to_send, batch_size)
+    now = utcnow()
+    companies = list(dict.fromkeys(company for company, _ in batches))
+    job = Job(
+        owner_id=owner.id,
+        status=JobStatus.PENDING if batches else JobStatus.COMPLETED,
+        stage=JobStage.BATCH_PROCESSING if batches else JobStage.COMPLETED,
+        priority=priority,
+        batch_size=batch_size,
+        file_name=parsed.file_name[:255],
+        file_size=parsed.file_size,
+        content_hash=parsed.content_hash,
+        sheet_name=parsed.sheet_name,
+        columns=list(parsed.columns),
+        mapping=dict(preview.mapping),
+        report={**preview.counts, "skipped_recent": len(leads) - len(to_send), **report_issues(preview)},
+        companies=", ".join(c or "(no company)" for c in companies)[:2000],
+        total_leads=len(to_send),
+        total_batches=len(batches),
+        percentage=0.0 if batches else 100.0,
+        created_at=now,
+        finished_at=None if batches else now,
+    )
+    session.add(job)
+    session.flush()
+    run_ids = _insert_runs(session, job.id, owner.id, batches, priority, now) if batches else []
+    _insert_leads(session, job.id, leads, _lead_runs(leads, skip_recent, batches, run_ids), skip_recent)
+    audit.record(
+        session,
+        actor,
+        "job_created",
+        job_id=job.id,
+        file_name=job.file_name,
+        leads=len(leads),
+        to_send=len(to_send),
+        runs=len(batches),
+        batch_size=batch_size,
+        owner=owner.name,
+    )
+    return job
+
+
+_RUN_COLUMNS = (
+    "job_id", "owner_id", "seq", "company", "lead_count", "priority", "status", "attempts", "created_at", "updated_at",
+)  # fmt: skip
+_RUNS_PER_INSERT = 1000  # 10,000 parameters a statement
+_LEAD_COLUMNS = (
+    "job_id", "run_id", "row_number", "company", "linkedin_url", "first_name", "last_name", "full_name", "email",
+    "country", "input", "status", "error",
+)  # fmt: skip
+_LEADS_PER_INSERT = 500  # 6,500 parameters a statement: under SQLite's 32,766 and PostgreSQL's 65,535
+
+
+def _values_sql(table: str, columns: tuple[str, ...], rows: int, mark: str) -> str:
+    """An INSERT of `rows` rows into `columns` with the driver's placeholder `mark`."""
+    one_row = f"({', '.join([mark] * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one_row] * rows)}"
+
+
+def _insert_runs(
+    session: Session, job_id: int, owner_id: int, batches: list[tuple[str, list[int]]], priority: int, now: datetime
+) -> list[int]:
+    """Insert a job's runs through the driver, many rows to a statement, and return their ids in batch order."""
+    unfilled = {c.name for c in Run.__table__.columns if c.default is not None} - set(_RUN_COLUMNS)
+    if unfilled:  # a column with a Python-side default that this plain INSERT would leave empty
+        raise RuntimeError(f"_insert_runs does not fill runs.{', runs.'.join(sorted(unfilled))}")
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    to_db = Run.__table__.c.created_at.type.bind_processor(conn.dialect)
+    stamp, status = (to_db(now) if to_db else now), str(RunStatus.PENDING)
+    rows = [
+        (job_id, owner_id, seq, company[:255], len(indexes), priority, status, 0, stamp, stamp)
+        for seq, (company, indexes) in enumerate(batches, start=1)
+    ]
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), _RUNS_PER_INSERT):
+            chunk = rows[start : start + _RUNS_PER_INSERT]
+            cursor.execute(_values_sql("runs", _RUN_COLUMNS, len(chunk), mark), [v for row in chunk for v in row])
+    finally:
+        cursor.close()
+    return list(session.scalars(select(Run.id).where(Run.job_id == job_id).order_by(Run.seq)))
+
+
+def _lead_runs(
+    leads: Sequence[LeadRow], skip_recent: dict[str, int], batches: list[tuple[str, list[int]]], run_ids: list[int]
+) -> list[int | None]:
+    """Each lead's run id in the order of `leads` (None when not sent); batches index the leads to send."""
+    runs: list[int | None] = [None] * len(leads)
+    sent: Sequence[int] = range(len(leads))
+    if skip_recent:
+        sent = [i for i, lead in enumerate(leads) if lead.linkedin_url not in skip_recent]
+    for run_id, (_, indexes) in zip(run_ids, batches, strict=True):
+        for index in indexes:
+            runs[sent[index]] = run_id
+    return runs
+
+
+def _insert_leads(
+    session: Session, job_id: int, leads: Sequence[LeadRow], runs: Sequence[int | None], skip_recent: dict[str, int]
+) -> None:
+    """Bulk-insert a job's leads, hundreds of rows to a statement: an import's hot path (100,000 rows)."""
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    full = _values_sql("leads", _LEAD_COLUMNS, _LEADS_PER_INSERT, mark)
+    dumps = orjson.dumps
+    pending, skipped = str(LeadStatus.PENDING), str(LeadStatus.SKIPPED)
+    collecting = gc.isenabled()
+    gc.disable()  # the rows are short-lived tuples of strings: nothing for the cycle collector to find
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(leads), _LEADS_PER_INSERT):
+            chunk = leads[start : start + _LEADS_PER_INSERT]
+            params: list[Any] = []
+            add = params.extend
+            for lead, run_id in zip(chunk, runs[start : start + _LEADS_PER_INSERT], strict=True):
+                by = skip_recent.get(lead.linkedin_url) if skip_recent else None
+                add((
+                    job_id, run_id, lead.row_number, (lead.company or "")[:255], lead.linkedin_url[:512],
+                    lead.first_name, lead.last_name, lead.full_name, lead.email, lead.country,
+                    dumps(lead.values).decode(), skipped if by else pending,
+                    f"Enriched in the last days by job #{by}; not sent again." if by else None,
+                ))  # fmt: skip
+            sql = full if len(chunk) == _LEADS_PER_INSERT else _values_sql("leads", _LEAD_COLUMNS, len(chunk), mark)
+            cursor.execute(sql, params)
+    finally:
+        cursor.close()
+        if collecting:
+            gc.enable()
