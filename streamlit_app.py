@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.models import Role
-from pages.common import app, current_user, flush_cookie, show_toasts, sidebar_indicator, sign_in, sign_out
+from pages.common import app, current_user, flush_cookie, plain, show_toasts, sidebar_indicator, sign_in, sign_out
 
 st.set_page_config(page_title="LeadRelay", page_icon=":material/conveyor_belt:", layout="wide")
 
@@ -53,7 +53,7 @@ if user.role == Role.ADMIN:
     pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
 st.session_state["user_id"] = user.id
 with st.sidebar:
-    st.markdown(f"### :material/conveyor_belt: LeadRelay\nSigned in as **{user.name}** · {user.role}")
+    st.markdown(f"### :material/conveyor_belt: LeadRelay\nSigned in as **{plain(user.name)}** · {user.role}")
     if st.button("Sign out", icon=":material/logout:", key="sign_out"):
         sign_out()
         st.rerun()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,6 +16,7 @@ from starlette.routing import Route
 from core import status, webhooks
 from core.config import WEBHOOK_PATH, Settings
 from core.db import Database
+from core.doorbell import Doorbell
 from core.errors import InvalidInput
 from core.metrics import WebhookMetrics
 
@@ -56,8 +56,8 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(settings: Settings, db: Database, enqueue: Callable[[str], None]) -> Starlette:
-    """The ASGI app; `enqueue(container_id)` rings the worker and must not call PhantomBuster."""
+def create_app(settings: Settings, db: Database, doorbell: Doorbell) -> Starlette:
+    """The ASGI app: it records and rings, and never calls PhantomBuster itself."""
     metrics = WebhookMetrics(db, settings.expected_run_seconds)
     limiter = RateLimiter(settings.status_rate_limit_per_minute)
     secrets = settings.webhook_secrets
@@ -80,28 +80,26 @@ def create_app(settings: Settings, db: Database, enqueue: Callable[[str], None])
                 return JSONResponse({"error": exc.message}, status_code=400)
             # One small write on the event loop: SQLite writes stay serialised and quick.
             with db.write() as session:
-                first = webhooks.record(session, payload)
-            if first:
-                try:
-                    enqueue(payload.container_id)
-                except Exception as exc:  # noqa: BLE001 - the inbox row is kept; the reconciler re-enqueues it
-                    log.warning("webhook for container %s stored but not enqueued: %s", payload.container_id, exc)
-            metrics.deliveries.labels("accepted" if first else "duplicate").inc()
-            return JSONResponse({"ok": True, "duplicate": not first})
+                recorded = webhooks.receive(session, payload)
+            if recorded.ring:
+                doorbell.delivery(payload.container_id)
+            metrics.deliveries.labels("accepted" if recorded.new_body else "duplicate").inc()
+            return JSONResponse({"ok": True, "duplicate": not recorded.new_body})
         finally:
             metrics.latency.observe(time.perf_counter() - started)
 
     async def phantom_status(request: Request) -> Response:
-        given = request.headers.get("authorization", "")
-        token = given[7:] if given.lower().startswith("bearer ") else ""
-        if not status_token or not webhooks.secret_matches(token, [status_token]):
-            return JSONResponse({"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        # Rate-limited before the token is looked at, so guessing tokens is as slow as asking with the right one.
         client = request.client.host if request.client else "unknown"
         wait = limiter.allow(client)
         if wait > 0:
             return JSONResponse(
                 {"error": "rate limited"}, status_code=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
             )
+        given = request.headers.get("authorization", "")
+        token = given[7:] if given.lower().startswith("bearer ") else ""
+        if not status_token or not webhooks.secret_matches(token, [status_token]):
+            return JSONResponse({"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         with db.read() as session:
             body = status.phantom_status(session, default_run_seconds=settings.expected_run_seconds)
         return JSONResponse(body)
@@ -136,13 +134,13 @@ def main() -> None:
     import uvicorn
 
     from core.config import load_settings
+    from core.doorbell import HueyDoorbell, build_huey
     from core.logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    import worker
-
-    app = create_app(settings, Database(settings.effective_database_url), worker.complete_container)
+    doorbell = HueyDoorbell(build_huey(settings))
+    app = create_app(settings, Database(settings.effective_database_url), doorbell)
     uvicorn.run(app, host=settings.host, port=settings.webhook_port, access_log=False, log_level="warning")
 
 

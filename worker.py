@@ -1,4 +1,4 @@
-"""The Huey worker: a thin edge that rings core.engine; run it with `huey_consumer worker.huey -w 1`."""
+"""The Huey worker: a thin edge serving the doorbell with core's engine; run it with `huey_consumer worker.huey -w 1`."""
 
 from __future__ import annotations
 
@@ -6,97 +6,72 @@ import logging
 import os
 import socket
 import threading
+from functools import cache
 
 import redis
-from huey import RedisHuey, crontab
+from huey import crontab
 from huey.signals import SIGNAL_INTERRUPTED
 
 from core import retention
 from core.config import load_settings
 from core.db import Database
+from core.doorbell import HueyDoorbell, build_huey
 from core.engine import Engine
 from core.phantombuster import build_client
-from core.reconciler import reconcile as reconcile_once
+from core.reconciler import Reconciler
 
 settings = load_settings()
-huey = RedisHuey("leadrelay", url=settings.effective_redis_url, utc=True, results=False)
+huey = build_huey(settings)
+doorbell = HueyDoorbell(huey)
 log = logging.getLogger("leadrelay.worker")
-
-_engine: Engine | None = None
-_engine_lock = threading.Lock()
+WORKER_ID = f"worker:{socket.gethostname()}:{os.getpid()}"
 
 
-class HueyScheduler:
-    """The engine's follow-ups, as Huey tasks."""
+class WorkerSide:
+    """What the doorbell's tasks do in this process: the engine's steps and the reconciler's pass."""
 
-    def wake(self, delay: float = 0.0) -> None:
-        if delay > 0:
-            dispatch.schedule(delay=delay)
-        else:
-            dispatch()
+    def __init__(self) -> None:
+        client = build_client(
+            settings.effective_pb_base_url,
+            settings.effective_pb_api_key,
+            settings.effective_agent_id,
+            timeout=settings.phantombuster_timeout_seconds,
+            max_retries=settings.phantombuster_max_retries,
+            retry_after_cap=settings.phantombuster_retry_after_cap_seconds,
+        )
+        self.db = Database(settings.effective_database_url)
+        self.engine = Engine(self.db, client, settings, doorbell, worker_id=WORKER_ID)
+        self.reconciler = Reconciler(self.db, self.engine, doorbell, settings, worker_id=WORKER_ID)
 
-    def check_run(self, run_id: int, delay: float) -> None:
-        check_run.schedule((run_id,), delay=max(0.0, delay))
+    def dispatch(self) -> int | None:
+        return self.engine.dispatch()
 
-    def complete(self, container_id: str) -> None:
-        complete_container(container_id)
+    def check(self, run_id: int, ticket: int | None = None) -> str:
+        return self.engine.check(run_id, ticket)
 
+    def handle_delivery(self, container_id: str) -> str:
+        return self.engine.handle_delivery(container_id)
 
-def engine() -> Engine:
-    """The process's engine, built on first use."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            client = build_client(
-                settings.effective_pb_base_url,
-                settings.effective_pb_api_key,
-                settings.effective_agent_id,
-                timeout=settings.phantombuster_timeout_seconds,
-                max_retries=settings.phantombuster_max_retries,
-                retry_after_cap=settings.phantombuster_retry_after_cap_seconds,
-            )
-            worker_id = f"worker:{socket.gethostname()}:{os.getpid()}"
-            _engine = Engine(
-                Database(settings.effective_database_url), client, settings, HueyScheduler(), worker_id=worker_id
-            )
-        return _engine
+    def stop(self, run_id: int) -> str:
+        return self.engine.stop(run_id)
+
+    def reconcile(self) -> list[str]:
+        return self.reconciler.run_once().actions
 
 
-@huey.task(retries=5, retry_delay=2)
-def dispatch() -> int | None:
-    """Launch the next queued run if the slot is free."""
-    return engine().dispatch()
+@cache
+def worker_side() -> WorkerSide:
+    """This process's engine and reconciler, built on first use (importing the module connects nothing)."""
+    return WorkerSide()
 
 
-@huey.task(retries=5, retry_delay=2)
-def complete_container(container_id: str) -> str:
-    """A completion webhook arrived for this container: confirm it and hand the slot on."""
-    return engine().complete_container(container_id)
+doorbell.serve(worker_side)
 
 
-@huey.task(retries=5, retry_delay=2)
-def check_run(run_id: int) -> str:
-    """Polling fallback for a run whose webhook may never come."""
-    return engine().check_run(run_id)
-
-
-@huey.task(retries=5, retry_delay=2)
-def stop_run(run_id: int) -> bool:
-    """Stop a run in flight on PhantomBuster (its job was cancelled)."""
-    return engine().stop_run(run_id)
-
-
-@huey.task()
-def reconcile() -> list[str]:
-    """One reconciler pass."""
-    return reconcile_once(engine()).actions
-
-
-@huey.periodic_task(crontab(minute="17"))
+@huey.periodic_task(crontab(minute="17"), name="clean_up_old_jobs")
 def clean_up_old_jobs() -> dict[str, int]:
     """Delete finished jobs past their retention period, hourly."""
-    eng = engine()
-    with eng.db.write() as session:
+    with worker_side().db.write() as session:
         return retention.clean_up(session, settings.retention_completed_days, settings.retention_failed_days)
 
 
@@ -113,7 +88,7 @@ def _ticker(stop: threading.Event) -> None:
         try:
             # One tick per interval whatever the number of worker processes.
             if client.set("leadrelay:reconcile-tick", "1", nx=True, px=max(1, int(interval * 900))):
-                reconcile()
+                doorbell.run_reconcile_task()
         except redis.RedisError as exc:
             log.warning("reconciler tick skipped: %s", exc)
 
@@ -126,19 +101,7 @@ def _start_ticker() -> None:
     if not getattr(_start_ticker, "started", False):
         _start_ticker.started = True  # type: ignore[attr-defined]
         threading.Thread(target=_ticker, args=(_stop_ticker,), name="reconcile-ticker", daemon=True).start()
-        reconcile()
-
-
-def ring(task_name: str = "dispatch", *args: object) -> bool:
-    """Enqueue a task from an edge; False when the queue is unreachable (the reconciler will catch up)."""
-    try:
-        {"dispatch": dispatch, "stop_run": stop_run, "reconcile": reconcile}[task_name](*args)
-    except redis.RedisError as exc:
-        log.warning(
-            "could not enqueue %s (%s); the reconciler picks the work up within %.0f s",
-            task_name,
-            exc,
-            settings.reconcile_interval_seconds,
-        )
-        return False
-    return True
+        try:
+            worker_side().reconcile()
+        except Exception:
+            log.exception("the start-up reconciler pass failed; the next tick tries again")

@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select
 
-from core import auth, queue, slot, views
+from core import auth, queue, read_models
 from core.db import Database
+from core.lifecycle import slot
 from core.models import Job, Lead, Run, User
 from core.schema import migrate
 
@@ -153,27 +154,27 @@ def task_manager_refresh(db: Database, user: User, since: datetime) -> None:
     now = datetime.now(UTC)
     with db.read() as s:
         auth.user_for_token(s, "no-such-token")
-        views.finished_since(s, user, 0, since)
-        views.indicator(s, user)
+        read_models.finished_since(s, user, 0, since)
+        read_models.indicator(s, user)
     with db.read() as s:
-        views.slot_lane(s, user, now)
+        read_models.slot_lane(s, user, now)
     with db.read() as s:
-        views.active_jobs(s, user, now)
+        read_models.active_jobs(s, user, now)
         queue.snapshot(s, default_run_seconds=300, now=now)
-        views.slot_lane(s, user, now)
+        read_models.slot_lane(s, user, now)
 
 
 def history_page(db: Database, user: User, job_id: int) -> None:
     """What one History refresh reads: the first page of jobs and an open job's detail."""
     with db.read() as s:
-        views.history(s, user, views.HistoryFilter(since=datetime.now(UTC) - timedelta(days=30)))
-        views.job_detail(s, user, job_id)
+        read_models.history(s, user, read_models.HistoryFilter(since=datetime.now(UTC) - timedelta(days=30)))
+        read_models.job_detail(s, user, job_id)
 
 
 def history_search(db: Database, user: User) -> None:
     """A search that matches nothing (the worst case: every job of the user is looked at)."""
     with db.read() as s:
-        views.history(s, user, views.HistoryFilter(search="no-such-company"))
+        read_models.history(s, user, read_models.HistoryFilter(search="no-such-company"))
 
 
 def median_ms(fn, reps: int) -> float:

@@ -81,12 +81,9 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     print(f"job {result.job.id}")
     for key, value in result.summary.items():
         print(f"  {key}: {value}")
-    try:
-        import worker
+    from core.doorbell import HueyDoorbell, build_huey
 
-        worker.ring("dispatch")
-    except LeadRelayError:
-        pass
+    HueyDoorbell(build_huey(settings)).dispatch()
     return 0
 
 

@@ -34,6 +34,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def name_key(name: str) -> str:
+    """The form a user name is compared in: trimmed and case-folded, so no two people differ by case alone."""
+    return name.strip().casefold()[:120]
+
+
 def create_user(session: Session, name: str, password: str | None, role: str = Role.ANALYST) -> User:
     """Add a local account; a missing password makes an account that can sign in through single sign-on only."""
     name = name.strip()
@@ -43,9 +48,11 @@ def create_user(session: Session, name: str, password: str | None, role: str = R
         raise InvalidInput("The role must be analyst or admin.")
     if password is not None and len(password) < 8:
         raise InvalidInput("A password needs at least 8 characters.")
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
+    if session.scalar(select(User.id).where(User.name_key == name_key(name))) is not None:
         raise InvalidInput(f"A user named {name!r} already exists.")
-    user = User(name=name, password_hash=hash_password(password) if password else None, role=role)
+    user = User(
+        name=name, name_key=name_key(name), password_hash=hash_password(password) if password else None, role=role
+    )
     session.add(user)
     session.flush()
     return user
@@ -66,7 +73,7 @@ def authenticate(
 
 
 def _check(session: Session, name: str, password: str, now: datetime) -> User:
-    user = session.scalar(select(User).where(User.name == name.strip()))
+    user = session.scalar(select(User).where(User.name_key == name_key(name)))
     if user is None or user.password_hash is None:
         # Verify against a dummy hash so an unknown user takes as long as a wrong password.
         _verify(_DUMMY_HASH, password)
@@ -149,4 +156,4 @@ def end_session(session: Session, token: str | None) -> None:
 
 def user_by_name(session: Session, name: str) -> User | None:
     """A user by name."""
-    return session.scalar(select(User).where(User.name == name))
+    return session.scalar(select(User).where(User.name_key == name_key(name)))

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     sequential_queue_timeout: int = Field(default=1800, ge=10)
     launch_lease_seconds: float = Field(default=120.0, gt=0)
+    # How long past its lease an unanswered launch is still looked for: PhantomBuster may process a request late.
+    launch_lookup_margin_seconds: float = Field(default=60.0, ge=0)
+    orphan_scan_seconds: float = Field(default=60.0, gt=0)
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
     expected_run_seconds: float = Field(default=300.0, gt=0)
     max_run_attempts: int = Field(default=3, ge=1, le=20)

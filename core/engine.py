@@ -1,367 +1,546 @@
-"""The run engine: claim the slot, launch on PhantomBuster, confirm completions and hand the slot on at once."""
+"""The run engine: each step of a run that needs PhantomBuster, asked of the API, then recorded by core.lifecycle.
+
+The engine never changes a run, the slot or the webhook inbox itself: it calls PhantomBuster outside any
+transaction, then asks `core.lifecycle` to record what it learnt, then rings the doorbell for the next step.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from core import audit, failures, jobs, outcomes, queue
-from core import slot as slots
+from core import audit, failures, lifecycle, queue
 from core.config import Settings
 from core.db import Database
+from core.doorbell import Doorbell
 from core.errors import CircuitOpen, LeaseLost, PhantomBusterBusy, PhantomBusterError
-from core.models import IN_FLIGHT_RUN_STATUSES, Job, Lead, Run, RunStatus, WebhookDelivery, utcnow
+from core.lifecycle import LaunchPlan, inbox
+from core.models import IN_FLIGHT_RUN_STATUSES, Job, JobStatus, Run, RunStatus, utcnow
 from core.phantombuster import Container, PhantomBusterClient
 
 log = logging.getLogger(__name__)
 
 RUN_TAG = "leadrelay_run"
 FENCE_TAG = "leadrelay_fence"
+LOOKUP_INTERVAL_SECONDS = 2.0
+UNREACHABLE_RECHECK_SECONDS = 10.0
+ACTIVE_CONTAINER_STATUSES = ("starting", "running")
 
 
-class Scheduler(Protocol):
-    """How the engine asks for follow-up work (Huey in production, a list in unit tests)."""
+def run_tag(container: Container) -> int | None:
+    """The LeadRelay run a container was launched for, from its tags (None for anyone else's container)."""
+    value = container.metadata.get(RUN_TAG)
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
-    def wake(self, delay: float = 0.0) -> None: ...
 
-    def check_run(self, run_id: int, delay: float) -> None: ...
-
-    def complete(self, container_id: str) -> None: ...
+def fence_tag(container: Container) -> int | None:
+    """The slot fence the container was launched under."""
+    value = container.metadata.get(FENCE_TAG)
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
-class LaunchPlan:
-    """A run claimed under a lease and about to be launched."""
+class RunSnapshot:
+    """The fields of a run a step decides on, read in one short transaction."""
 
-    run_id: int
+    id: int
     job_id: int
-    token: int
-    urls: list[str]
-    company: str
-    attempt: int
+    status: str
+    container_id: str | None
+    check_ticket: int
+    launch_requested_at: datetime | None
+    launch_unanswered_at: datetime | None
+    job_cancelled: bool
 
 
 class Engine:
-    """Drives runs through PhantomBuster's one slot; every write is fenced by the slot token."""
+    """Drives runs through PhantomBuster's one slot."""
 
     def __init__(
         self,
         db: Database,
         client: PhantomBusterClient,
         settings: Settings,
-        scheduler: Scheduler,
+        doorbell: Doorbell,
         *,
         worker_id: str,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.client = client
         self.settings = settings
-        self.scheduler = scheduler
+        self.doorbell = doorbell
         self.worker_id = worker_id
+        self.clock = clock
 
-    # -- launching -----------------------------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------------------
 
-    def dispatch(self, actor: str = "worker") -> int | None:
+    def _snapshot(self, run_id: int) -> RunSnapshot | None:
+        with self.db.read() as session:
+            row = session.execute(
+                select(
+                    Run.id,
+                    Run.job_id,
+                    Run.status,
+                    Run.container_id,
+                    Run.check_ticket,
+                    Run.launch_requested_at,
+                    Run.launch_unanswered_at,
+                    Job.status,
+                )
+                .join(Job, Job.id == Run.job_id)
+                .where(Run.id == run_id)
+            ).first()
+        if row is None:
+            return None
+        return RunSnapshot(*row[:7], job_cancelled=row[7] == JobStatus.CANCELLED)
+
+    # -- launching -------------------------------------------------------------------------------------
+
+    def dispatch(self) -> int | None:
         """Launch the next queued run if the slot is free; returns the run id launched, if any."""
         with self.db.write() as session:
-            plan = self.claim_next(session, utcnow(), actor)
+            plan = lifecycle.claim_next(
+                session,
+                holder=self.worker_id,
+                now=self.clock(),
+                lease_seconds=self.settings.launch_lease_seconds,
+                actor="worker",
+            )
         if plan is None:
             return None
-        self._launch(plan, actor)
+        self._launch(plan)
         return plan.run_id
 
-    def claim_next(self, session: Session, now: datetime, actor: str) -> LaunchPlan | None:
-        slot = slots.get(session)
-        if slot.run_id is not None or slot.paused or (slot.blocked_until is not None and slot.blocked_until > now):
-            return None
-        run_id = queue.next_run_id(session, now)
-        if run_id is None:
-            return None
-        lease = slots.acquire(
-            session, holder=self.worker_id, run_id=run_id, ttl=self.settings.launch_lease_seconds, now=now
-        )
-        if lease is None:
-            return None
-        run = session.get(Run, run_id, populate_existing=True)
-        assert run is not None
-        run.status = RunStatus.LAUNCHING
-        run.fence = lease.token
-        run.attempts += 1
-        run.launch_requested_at = now
-        run.not_before = None
-        run.updated_at = now
-        jobs.mark_started(session, run.job_id, now)
-        session.execute(
-            update(Job)
-            .where(Job.id == run.job_id)
-            .values(current_batch=run.seq, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        urls = list(session.scalars(select(Lead.linkedin_url).where(Lead.run_id == run_id).order_by(Lead.id)))
-        audit.record(
-            session,
-            actor,
-            "run_launching",
-            job_id=run.job_id,
-            run_id=run.id,
-            at=now,
-            fence=lease.token,
-            attempt=run.attempts,
-            company=run.company,
-            leads=len(urls),
-            queue_position=1,
-        )
-        return LaunchPlan(run.id, run.job_id, lease.token, urls, run.company, run.attempts)
-
-    def _launch(self, plan: LaunchPlan, actor: str) -> None:
+    def _launch(self, plan: LaunchPlan) -> None:
         metadata = {RUN_TAG: str(plan.run_id), FENCE_TAG: str(plan.token)}
         argument = {"profileUrls": plan.urls, "numberOfAddsPerLaunch": len(plan.urls)}
         try:
             container_id = self.client.launch(argument, metadata=metadata, max_instance_count=1)
         except PhantomBusterBusy as exc:
-            self._launch_refused(plan, exc, busy=True)
+            self._busy(plan, exc)
         except CircuitOpen as exc:
-            self._launch_refused(plan, exc, busy=False)
+            self._put_back(plan, exc.message, block_seconds=exc.retry_after or 30.0)
         except PhantomBusterError as exc:
             if exc.code in ("no_answer", "server_error"):
-                # The launch may have reached PhantomBuster: look before launching again.
-                self._resolve_ambiguous_launch(plan)
+                # The launch may have reached PhantomBuster: look for it before launching again.
+                self._unanswered(plan)
             elif exc.status_code == 400:
-                self._launch_rejected(plan, exc)
+                self._reject(plan, exc)
             else:
-                self._launch_refused(plan, exc, busy=False)
+                self._put_back(plan, exc.message, block_seconds=exc.retry_after or 30.0)
         else:
-            self.record_launched(plan, container_id, actor)
+            self._record_launch(plan, container_id, actor="worker")
 
-    def record_launched(self, plan: LaunchPlan, container_id: str, actor: str, *, adopted: bool = False) -> None:
-        now = utcnow()
-        first_check = self._first_check_delay()
+    def _hold_seconds(self) -> float:
+        return self.settings.sequential_queue_timeout + 60.0
+
+    def _record_launch(
+        self,
+        plan: LaunchPlan,
+        container_id: str,
+        *,
+        actor: str,
+        adopted: bool = False,
+        launched_at: datetime | None = None,
+    ) -> bool:
+        now = self.clock()
         try:
             with self.db.write() as session:
-                slots.fence(
+                ticket, delay = lifecycle.mark_launched(
                     session,
-                    plan.token,
-                    holder="phantombuster",
-                    expires_at=now + timedelta(seconds=self.settings.sequential_queue_timeout + 60),
-                )
-                run = session.get(Run, plan.run_id, populate_existing=True)
-                assert run is not None
-                run.status = RunStatus.PHANTOM_LAUNCHED
-                run.container_id = container_id
-                run.launched_at = run.launched_at if adopted and run.launched_at else now
-                run.fence = plan.token
-                run.next_check_at = now + timedelta(seconds=first_check)
-                run.updated_at = now
-                audit.record(
-                    session,
-                    actor,
-                    "run_adopted" if adopted else "phantom_launched",
-                    job_id=plan.job_id,
-                    run_id=plan.run_id,
-                    at=now,
-                    phantom_container_id=container_id,
-                    fence=plan.token,
-                    attempt=plan.attempt,
-                    company=plan.company,
-                )
-                delivered = session.scalar(
-                    select(WebhookDelivery.id).where(WebhookDelivery.container_id == container_id)
+                    plan,
+                    container_id,
+                    now=now,
+                    actor=actor,
+                    hold_seconds=self._hold_seconds(),
+                    first_check_in=self._first_check_delay(),
+                    adopted=adopted,
+                    launched_at=launched_at,
                 )
         except LeaseLost:
+            # Another worker took the lease over: the container is an orphan that the next scan adopts or stops.
             log.warning(
-                "run %s launched as container %s after its lease moved; the reconciler adopts it",
-                plan.run_id,
-                container_id,
+                "run %s got container %s after its lease moved; the orphan scan settles it", plan.run_id, container_id
             )
-            return
-        self.scheduler.check_run(plan.run_id, first_check)
-        if delivered is not None:
-            self.scheduler.complete(container_id)
-
-    def _launch_refused(self, plan: LaunchPlan, exc: PhantomBusterError, *, busy: bool) -> None:
-        if busy and self._adopt_orphan(plan):
-            return
-        wait = exc.retry_after or (self.settings.busy_backoff_seconds if busy else 30.0)
-        reason = exc.message
-        with self.db.write() as session:
-            try:
-                slots.fence(session, plan.token)
-            except LeaseLost:
-                return
-            self.put_back(session, plan, reason=reason, not_launched=True)
-            slots.release(session, plan.token, blocked_for=wait, blocked_reason=reason)
-        self.scheduler.wake(wait)
-
-    def _launch_rejected(self, plan: LaunchPlan, exc: PhantomBusterError) -> None:
-        now = utcnow()
-        with self.db.write() as session:
-            try:
-                slots.fence(session, plan.token)
-            except LeaseLost:
-                return
-            run = session.get(Run, plan.run_id, populate_existing=True)
-            assert run is not None
-            failure = failures.Failure("launch_rejected", exc.message, retryable=False)
-            container = Container(id=f"rejected-{run.id}-{plan.token}", status="launch error", ended_at=now)
-            outcomes.apply(session, run, container, None, now=now, max_attempts=0, actor="worker", forced=failure)
-            run.container_id = None
-            jobs.refresh_progress(session, run.job_id, now)
-            slots.release(session, plan.token, now=now)
-            next_plan = self.claim_next(session, now, "worker")
-        if next_plan is not None:
-            self._launch(next_plan, "worker")
-
-    def put_back(self, session: Session, plan: LaunchPlan, *, reason: str, not_launched: bool) -> None:
-        run = session.get(Run, plan.run_id, populate_existing=True)
-        assert run is not None
-        run.status = RunStatus.PENDING
-        run.fence = None
-        run.container_id = None
-        if not_launched:
-            run.attempts = max(0, run.attempts - 1)
-        run.updated_at = utcnow()
-        audit.record(session, "worker", "run_requeued", job_id=plan.job_id, run_id=plan.run_id, reason=reason)
-
-    def _resolve_ambiguous_launch(self, plan: LaunchPlan) -> None:
-        try:
-            found = self.find_container(plan.run_id)
-        except PhantomBusterError as exc:
-            log.warning("could not look for run %s's container (%s); the reconciler will", plan.run_id, exc.message)
-            return
-        if found is not None:
-            self.record_launched(plan, found.id, "worker", adopted=True)
-            return
-        self._launch_refused(
-            plan, PhantomBusterError("PhantomBuster did not answer the launch.", retry_after=5.0), busy=False
-        )
-
-    def find_container(self, run_id: int) -> Container | None:
-        """The container PhantomBuster holds for `run_id`, found by the tag given at launch."""
-        tagged = [c for c in self.client.recent_containers() if c.metadata.get(RUN_TAG) == str(run_id)]
-        return tagged[0] if tagged else None
-
-    def _adopt_orphan(self, plan: LaunchPlan) -> bool:
-        """On a busy answer: if the running container is this run's own earlier launch, adopt it."""
-        try:
-            found = self.find_container(plan.run_id)
-        except PhantomBusterError:
             return False
-        if found is None:
-            return False
-        self.record_launched(plan, found.id, "worker", adopted=True)
+        self.doorbell.check(plan.run_id, ticket, delay)
         return True
 
-    # -- completing ----------------------------------------------------------------------------------
-
-    def complete_container(self, container_id: str, source: str = "webhook") -> str:
-        """Handle a completion hint for a container: confirm with PhantomBuster, then finish its run."""
-        with self.db.read() as session:
-            run_id = session.scalar(select(Run.id).where(Run.container_id == container_id))
-        if run_id is None:
-            return "unknown_container"
-        return self.finish_run(run_id, source=source)
-
-    def check_run(self, run_id: int) -> str:
-        """Polling fallback: ask PhantomBuster how a run in flight is doing and act on it."""
-        return self.finish_run(run_id, source="poll")
-
-    def finish_run(self, run_id: int, *, source: str, forced: failures.Failure | None = None) -> str:
-        """Confirm a run's end with containers/fetch, store its results, free the slot and launch the next run."""
-        actor = {"webhook": "webhook", "poll": "worker", "reconciler": "reconciler"}.get(source, source)
-        with self.db.read() as session:
-            run = session.get(Run, run_id)
-            if run is None or run.status not in (RunStatus.PHANTOM_LAUNCHED, RunStatus.WEBHOOK_RECEIVED):
-                return "not_in_flight"
-            container_id = run.container_id
-            slot = slots.get(session)
-            token = slot.token if slot.run_id == run_id else None
-            delivery_at = session.scalar(
-                select(WebhookDelivery.received_at).where(WebhookDelivery.container_id == container_id)
-            )
-        assert container_id is not None
-        container = self.client.fetch_container(container_id)
-        now = utcnow()
-        if not container.ended and forced is None:
-            delay = self._recheck_delay()
+    def _put_back(self, plan: LaunchPlan, reason: str, *, block_seconds: float) -> None:
+        try:
             with self.db.write() as session:
-                run = session.get(Run, run_id, populate_existing=True)
-                if run is None or run.container_id != container_id:
-                    return "not_in_flight"
-                run.next_check_at = now + timedelta(seconds=delay)
-                if delivery_at is not None and run.status == RunStatus.PHANTOM_LAUNCHED:
-                    run.status = RunStatus.WEBHOOK_RECEIVED
-                    run.webhook_received_at = delivery_at
-                    audit.record(
-                        session,
-                        "webhook",
-                        "webhook_received",
-                        job_id=run.job_id,
-                        run_id=run.id,
-                        phantom_container_id=container_id,
-                        webhook_received_at=delivery_at.isoformat(),
-                        confirmed=False,
-                        container_status=container.status,
-                    )
-            self.scheduler.check_run(run_id, delay)
-            return "not_finished"
-        profiles = self.client.fetch_result_object(container_id)
-        next_plan: LaunchPlan | None = None
+                lifecycle.put_back(
+                    session,
+                    plan.run_id,
+                    token=plan.token,
+                    reason=reason,
+                    count_attempt=False,
+                    now=self.clock(),
+                    actor="worker",
+                    block_seconds=block_seconds,
+                )
+        except LeaseLost:
+            return
+        self.doorbell.dispatch(block_seconds)
+
+    def _busy(self, plan: LaunchPlan, exc: PhantomBusterBusy) -> None:
+        """PhantomBuster runs something on the agent: adopt it if it is this run's, settle other LeadRelay orphans."""
+        try:
+            recent = self.client.recent_containers()
+        except PhantomBusterError:
+            recent = []
+        mine = next((c for c in recent if c.status in ACTIVE_CONTAINER_STATUSES and run_tag(c) == plan.run_id), None)
+        if mine is not None:
+            self._record_launch(plan, mine.id, actor="worker", adopted=True, launched_at=mine.launched_at)
+            return
+        self._put_back(plan, exc.message, block_seconds=exc.retry_after or self.settings.busy_backoff_seconds)
+        self._settle_orphans(recent)
+
+    def _unanswered(self, plan: LaunchPlan) -> None:
+        now = self.clock()
+        until = now + timedelta(seconds=self.settings.launch_lease_seconds + self.settings.launch_lookup_margin_seconds)
+        try:
+            with self.db.write() as session:
+                ticket = lifecycle.mark_unanswered(
+                    session, plan, now=now, look_up_until=until, first_look_in=LOOKUP_INTERVAL_SECONDS
+                )
+        except LeaseLost:
+            return
+        self.doorbell.check(plan.run_id, ticket, LOOKUP_INTERVAL_SECONDS)
+
+    def _reject(self, plan: LaunchPlan, exc: PhantomBusterError) -> None:
+        failure = failures.Failure("launch_rejected", exc.message, retryable=False)
+        try:
+            with self.db.write() as session:
+                lifecycle.reject_launch(session, plan, failure, now=self.clock(), actor="worker")
+        except LeaseLost:
+            return
+        self.doorbell.dispatch()
+
+    def find_container(self, run_id: int) -> Container | None:
+        """The newest container PhantomBuster holds for `run_id`, found by the tag given at launch."""
+        tagged = [c for c in self.client.recent_containers() if run_tag(c) == run_id]
+        return tagged[0] if tagged else None
+
+    def _running_on_agent(self) -> list[Container]:
+        return [c for c in self.client.recent_containers() if c.status in ACTIVE_CONTAINER_STATUSES]
+
+    def _look_up_launch(self, run: RunSnapshot) -> str:
+        """A launch that got no answer: adopt its container once PhantomBuster shows it, or put it back in time."""
+        if run.launch_unanswered_at is None:
+            return "launching"  # a launch in progress; after a crash the reconciler takes the expired lease over
+        now = self.clock()
+        try:
+            found = self.find_container(run.id)
+            running = [] if found is not None else self._running_on_agent()
+        except PhantomBusterError as exc:
+            return self._check_later(run.id, exc, LOOKUP_INTERVAL_SECONDS * 2)
+        if found is not None:
+            with self.db.write() as session:
+                plan = lifecycle.current_plan(session, run.id, now=now, ttl=self.settings.launch_lease_seconds)
+            if plan is not None and self._record_launch(
+                plan, found.id, actor="worker", adopted=True, launched_at=found.launched_at
+            ):
+                return "adopted"
+            return "lease_lost"
+        requested = run.launch_requested_at or run.launch_unanswered_at
+        deadline = requested + timedelta(
+            seconds=self.settings.launch_lease_seconds + self.settings.launch_lookup_margin_seconds
+        )
+        if now < deadline or running:
+            # Still within the time PhantomBuster may take to process it, or the agent is busy with a container
+            # that carries no tag of ours: keep looking rather than risk a second launch.
+            return self._check_later(run.id, None, LOOKUP_INTERVAL_SECONDS if now < deadline else 10.0)
         with self.db.write() as session:
-            if token is not None:
-                try:
-                    slots.fence(session, token)
-                except LeaseLost:
-                    return "lease_lost"
-            run = session.get(Run, run_id, populate_existing=True)
-            if run is None or run.status not in IN_FLIGHT_RUN_STATUSES or run.container_id != container_id:
-                return "not_in_flight"
-            outcome = outcomes.apply(
+            plan = lifecycle.current_plan(session, run.id, now=now, ttl=self.settings.launch_lease_seconds)
+            if plan is None:
+                return "lease_lost"
+            lifecycle.put_back(
                 session,
-                run,
+                run.id,
+                token=plan.token,
+                reason="PhantomBuster never showed the launch and runs nothing for the agent, so it is queued again.",
+                count_attempt=False,
+                now=now,
+                actor="worker",
+            )
+        self.doorbell.dispatch()
+        return "queued_again"
+
+    # -- checking and finishing ------------------------------------------------------------------------
+
+    def check(self, run_id: int, ticket: int | None = None) -> str:
+        """Ask PhantomBuster how a run in flight is doing and act on it (a stale ticket does nothing)."""
+        run = self._snapshot(run_id)
+        if run is None or run.status not in IN_FLIGHT_RUN_STATUSES:
+            return "not_in_flight"
+        if ticket is not None and run.check_ticket != ticket:
+            return "superseded"
+        if run.status == RunStatus.LAUNCHING:
+            return self._look_up_launch(run)
+        return self._confirm(run)
+
+    def _check_later(self, run_id: int, exc: PhantomBusterError | None, delay: float) -> str:
+        if exc is not None:
+            log.warning("run %s: PhantomBuster did not answer (%s); asking again in %.0f s", run_id, exc.message, delay)
+        now = self.clock()
+        with self.db.write() as session:
+            run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
+            if run is None or run.status not in IN_FLIGHT_RUN_STATUSES:
+                return "not_in_flight"
+            ticket = lifecycle.schedule_check(session, run, delay, now)
+        self.doorbell.check(run_id, ticket, delay)
+        return "unreachable" if exc is not None else "waiting"
+
+    def _confirm(self, run: RunSnapshot, forced: failures.Failure | None = None) -> str:
+        assert run.container_id is not None
+        try:
+            container = self.client.fetch_container(run.container_id)
+            profiles = self.client.fetch_result_object(run.container_id) if container.ended else None
+        except PhantomBusterError as exc:
+            if exc.status_code == 404:
+                container = Container(id=run.container_id, status="unknown")
+                return self._finish(run, container, None, forced or failures.container_lost(run.container_id))
+            return self._check_later(run.id, exc, UNREACHABLE_RECHECK_SECONDS)
+        if container.ended or forced is not None:
+            return self._finish(run, container, profiles, forced)
+        if run.job_cancelled:
+            self._stop_if_alone(run.container_id, reason="its job was cancelled")
+        now = self.clock()
+        delay = self._recheck_delay()
+        with self.db.write() as session:
+            current = session.get(Run, run.id, with_for_update=True, populate_existing=True)
+            if (
+                current is None
+                or current.container_id != run.container_id
+                or current.status not in IN_FLIGHT_RUN_STATUSES
+            ):
+                return "not_in_flight"
+            lifecycle.note_checked(session, current, now)
+            ticket = lifecycle.schedule_check(session, current, delay, now)
+        self.doorbell.check(run.id, ticket, delay)
+        return "not_finished"
+
+    def _finish(
+        self,
+        run: RunSnapshot,
+        container: Container,
+        profiles: list[dict] | None,
+        forced: failures.Failure | None,
+    ) -> str:
+        now = self.clock()
+        with self.db.write() as session:
+            finished = lifecycle.finish(
+                session,
+                run.id,
                 container,
                 profiles,
                 now=now,
                 max_attempts=self.settings.max_run_attempts,
-                actor=actor,
+                holder=self.worker_id,
+                lease_seconds=self.settings.launch_lease_seconds,
+                actor="worker",
                 forced=forced,
             )
-            jobs.refresh_progress(session, run.job_id, now)
-            if token is not None:
-                slots.release(session, token, now=now)
-                next_plan = self.claim_next(session, now, "worker")
-                audit.record(
-                    session,
-                    actor,
-                    "slot_handed_over",
-                    job_id=run.job_id,
-                    run_id=run_id,
-                    at=now,
-                    phantom_container_id=container_id,
-                    next_job_queued=next_plan is not None,
-                    next_run_id=next_plan.run_id if next_plan else None,
-                )
-        if next_plan is not None:
-            self._launch(next_plan, "worker")
-        elif token is None or outcome.retry:
-            self.scheduler.wake(0.0 if not outcome.retry else 0.5)
-        return outcome.status
+        if finished is None:
+            return "not_in_flight"
+        if finished.next_plan is not None:
+            self._launch(finished.next_plan)
+        elif finished.retry_in is not None:
+            self.doorbell.dispatch(finished.retry_in)
+        elif not finished.freed_slot:
+            self.doorbell.dispatch()
+        return finished.status
 
-    def stop_run(self, run_id: int) -> bool:
-        """Ask PhantomBuster to stop a run in flight (cancel or timeout); its end arrives like any other."""
-        with self.db.read() as session:
-            run = session.get(Run, run_id)
-            if run is None or run.status not in IN_FLIGHT_RUN_STATUSES:
-                return False
+    def handle_delivery(self, container_id: str) -> str:
+        """A webhook arrived for a container: bring its run's check forward (nothing else changes until confirmed)."""
+        now = self.clock()
+        with self.db.write() as session:
+            run = session.execute(select(Run.id, Run.status).where(Run.container_id == container_id)).first()
+            if run is None:
+                return "unknown_container"  # perhaps an orphan: the reconciler's scan looks for it
+            if run.status not in IN_FLIGHT_RUN_STATUSES:
+                inbox.settle_late(session, container_id, now)
+                return "already_ended"
+            hurried = lifecycle.hurry_check(session, run.id, now)
+        if hurried is None:
+            return "check_due"
+        ticket, delay = hurried
+        self.doorbell.check(run.id, ticket, delay)
+        return "check_hurried"
+
+    # -- stopping --------------------------------------------------------------------------------------
+
+    def _stop_if_alone(self, container_id: str, *, reason: str) -> bool:
+        """agents/stop stops whatever runs on the agent: call it only when that is this container, alone."""
+        running = self._running_on_agent()
+        if [c.id for c in running] != [container_id]:
+            log.warning(
+                "not stopping container %s (%s): the agent runs %s",
+                container_id,
+                reason,
+                ", ".join(c.id for c in running) or "nothing",
+            )
+            return False
         self.client.stop_agent()
-        self.scheduler.check_run(run_id, 1.0)
+        with self.db.write() as session:
+            audit.record(session, "worker", "container_stopped", phantom_container_id=container_id, reason=reason)
         return True
 
-    # -- timings -------------------------------------------------------------------------------------
+    def stop(self, run_id: int) -> str:
+        """Stop a run in flight whose job was cancelled; its end then arrives like any other."""
+        run = self._snapshot(run_id)
+        if run is None or run.status not in IN_FLIGHT_RUN_STATUSES:
+            return "not_in_flight"
+        if run.container_id is None:
+            return "launching"  # the first check after the launch sees the cancelled job and stops it
+        try:
+            container = self.client.fetch_container(run.container_id)
+            if container.ended:
+                return self._confirm(run)
+            stopped = self._stop_if_alone(run.container_id, reason="its job was cancelled")
+        except PhantomBusterError as exc:
+            return self._check_later(run_id, exc, UNREACHABLE_RECHECK_SECONDS)
+        self._check_later(run_id, None, 1.0)
+        return "stopped" if stopped else "not_stopped"
+
+    def time_out(self, run_id: int) -> str:
+        """End a run older than SEQUENTIAL_QUEUE_TIMEOUT: stop its container (only if it is the one running)."""
+        run = self._snapshot(run_id)
+        if run is None or run.status != RunStatus.PHANTOM_LAUNCHED or run.container_id is None:
+            return "not_in_flight"
+        limit = self.settings.sequential_queue_timeout
+        try:
+            container = self.client.fetch_container(run.container_id)
+            if not container.ended:
+                self._stop_if_alone(run.container_id, reason=f"no result within {limit} s")
+        except PhantomBusterError as exc:
+            if exc.status_code != 404:
+                raise
+        return self._confirm(run, forced=failures.timed_out(limit))
+
+    # -- recovering ------------------------------------------------------------------------------------
+
+    def recover_launch(self, run_id: int) -> str:
+        """A run left `launching` by a worker that stopped: take its expired lease over and look for its container."""
+        now = self.clock()
+        with self.db.write() as session:
+            plan = lifecycle.current_plan(
+                session,
+                run_id,
+                now=now,
+                ttl=self.settings.launch_lease_seconds,
+                take_over_as=f"{self.worker_id}:recovery",
+            )
+            if plan is None:
+                return "not_held"
+            until = now + timedelta(seconds=self.settings.launch_lookup_margin_seconds)
+            ticket = lifecycle.mark_unanswered(session, plan, now=now, look_up_until=until, first_look_in=0.0)
+        self.doorbell.check(run_id, ticket, 0.0)
+        return "looking"
+
+    def recover_launch_without_slot(self, run_id: int) -> str:
+        """A `launching` run the slot no longer points at (it was released by hand): adopt its container or re-queue."""
+        found = self.find_container(run_id)
+        now = self.clock()
+        with self.db.write() as session:
+            run = session.get(Run, run_id, populate_existing=True)
+            if run is None or run.status != RunStatus.LAUNCHING:
+                return "not_launching"
+            if found is not None:
+                first = lifecycle.adopt(
+                    session,
+                    run_id,
+                    found,
+                    holder=self.worker_id,
+                    now=now,
+                    lease_seconds=self.settings.launch_lease_seconds,
+                    hold_seconds=self._hold_seconds(),
+                    actor="reconciler",
+                    launch_fence=fence_tag(found),
+                )
+                if first is not None:
+                    ticket, delay = first
+                    self.doorbell.check(run_id, ticket, delay)
+                    return "adopted"
+                return "slot_busy"
+            lifecycle.put_back(
+                session,
+                run_id,
+                token=None,
+                reason="The launch was interrupted while the slot was released by hand; queued again.",
+                count_attempt=False,
+                now=now,
+                actor="reconciler",
+            )
+        self.doorbell.dispatch()
+        return "queued_again"
+
+    def scan_orphans(self) -> list[str]:
+        """Adopt (or stop) containers that carry a LeadRelay run tag but that no run holds."""
+        return self._settle_orphans(self.client.recent_containers())
+
+    def _settle_orphans(self, containers: list[Container]) -> list[str]:
+        done: list[str] = []
+        now = self.clock()
+        for container in containers:
+            run_id = run_tag(container)
+            if run_id is None:
+                continue
+            with self.db.write() as session:
+                holder = session.scalar(select(Run.id).where(Run.container_id == container.id))
+                if holder is not None:
+                    continue
+                status = session.scalar(select(Run.status).where(Run.id == run_id))
+                if status is None:
+                    continue  # not a run of this database (another installation, or removed by retention)
+                first = lifecycle.adopt(
+                    session,
+                    run_id,
+                    container,
+                    holder=self.worker_id,
+                    now=now,
+                    lease_seconds=self.settings.launch_lease_seconds,
+                    hold_seconds=self._hold_seconds(),
+                    actor="reconciler",
+                    launch_fence=fence_tag(container),
+                )
+            if first is not None:
+                ticket, delay = first
+                self.doorbell.check(run_id, ticket, delay)
+                done.append(f"adopted container {container.id} for run {run_id}")
+            elif container.status in ACTIVE_CONTAINER_STATUSES:
+                reason = f"it was launched for run {run_id}, which no longer needs it"
+                if self._stop_if_alone(container.id, reason=reason):
+                    done.append(f"stopped container {container.id}: {reason}")
+        return done
+
+    def set_aside_delivery(self, container_id: str) -> None:
+        """Stop waiting for a run to claim a webhook's container."""
+        with self.db.write() as session:
+            inbox.set_aside(session, container_id, self.clock())
+
+    def check_overdue(self, run_id: int) -> None:
+        """A run in flight whose check never came (a lost message): plan one now."""
+        now = self.clock()
+        with self.db.write() as session:
+            run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
+            if run is None or run.status not in IN_FLIGHT_RUN_STATUSES:
+                return
+            ticket = lifecycle.schedule_check(session, run, 0.0, now)
+        self.doorbell.check(run_id, ticket, 0.0)
+
+    def release_stale_slot(self) -> int | None:
+        """Free a slot still held by a run that has ended; returns that run."""
+        with self.db.write() as session:
+            return lifecycle.release_if_holder_ended(session, self.clock())
+
+    # -- timings ---------------------------------------------------------------------------------------
 
     def _expected(self) -> float:
         with self.db.read() as session:

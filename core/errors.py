@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class InternalSignal(Exception):
+    """Base of control-flow signals inside core; never shown to a person (that is LeadRelayError's job)."""
+
+
 class LeadRelayError(Exception):
     """Base of every error LeadRelay raises on purpose; its message is meant for a person."""
 
@@ -51,10 +55,8 @@ class AuthError(LeadRelayError):
     code = "auth"
 
 
-class LeaseLost(LeadRelayError):
+class LeaseLost(InternalSignal):
     """The slot lease moved to another holder: this worker may write nothing more."""
-
-    code = "lease_lost"
 
 
 class ServiceUnavailable(LeadRelayError):

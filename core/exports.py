@@ -7,7 +7,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from core import views
+from core import read_models
 from core.leadfile import ExportRow, export_leads
 from core.models import User
 
@@ -27,7 +27,7 @@ def job_export(
     session: Session, user: User, job_id: int, fmt: Literal["xlsx", "csv"], *, failed_only: bool = False
 ) -> tuple[str, bytes]:
     """The file name and bytes of a job's export; NotFound for a job the user may not see."""
-    job, leads = views.job_leads_for_export(session, user, job_id, failed_only=failed_only)
+    job, leads = read_models.job_leads_for_export(session, user, job_id, failed_only=failed_only)
     rows = (
         ExportRow(values=lead.input or {}, profile=lead.profile, status=lead.status, error=lead.error) for lead in leads
     )

@@ -42,6 +42,16 @@ def timed_out(limit_seconds: int) -> Failure:
     )
 
 
+def container_lost(container_id: str) -> Failure:
+    """PhantomBuster answers 404 for the run's container: it was deleted, or the agent was reset."""
+    return Failure(
+        "container_lost",
+        f"PhantomBuster no longer knows the run's container {container_id} (it was deleted or the agent was reset); "
+        "the batch is queued again.",
+        retryable=True,
+    )
+
+
 def explain(status: str, exit_code: int | None, end_type: str | None) -> Failure:
     """Explain a finished container that did not succeed."""
     if exit_code == 87:

@@ -11,9 +11,10 @@ from datetime import datetime
 import redis
 from sqlalchemy.orm import Session
 
-from core import heartbeat, webhooks
+from core import heartbeat
 from core.config import Settings
 from core.errors import LeadRelayError
+from core.lifecycle import inbox
 from core.models import utcnow
 from core.phantombuster import Resources, build_client
 
@@ -146,7 +147,7 @@ def check(session: Session, settings: Settings, now: datetime | None = None) -> 
     return Health(
         worker_at=beat.at if beat else None,
         worker_ok=beat is not None and (now - beat.at).total_seconds() <= stale_after,
-        last_webhook_at=webhooks.last_received_at(session),
+        last_webhook_at=inbox.last_received_at(session),
         queue_server=outside.queue_server,
         phantombuster=outside.phantombuster,
         quota=outside.quota,

@@ -102,6 +102,7 @@ def create_job(
         mapping=dict(preview.mapping),
         report={**preview.counts, "skipped_recent": len(leads) - len(to_send), **report_issues(preview)},
         companies=", ".join(c or "(no company)" for c in companies)[:2000],
+        search_text=f"{parsed.file_name}\n{', '.join(companies)}".casefold(),
         total_leads=len(to_send),
         total_batches=len(batches),
         percentage=0.0 if batches else 100.0,

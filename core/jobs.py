@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.errors import InvalidInput, NotFound, PermissionDenied
+from core import audit, lifecycle
+from core.errors import InvalidInput, NotFound
 from core.leadfile import LeadRow
 from core.models import (
     ACTIVE_JOB_STATUSES,
@@ -28,10 +28,13 @@ from core.models import (
     utcnow,
 )
 
+# The largest id a database integer holds: anything above is no job at all (and would overflow SQLite's driver).
+MAX_ID = 2**63 - 1
+
 
 def visible_job(session: Session, user: User, job_id: int) -> Job:
     """The job if `user` may see it (its owner or an admin); NotFound otherwise, never a hint it exists."""
-    job = session.get(Job, job_id)
+    job = session.get(Job, job_id) if 0 < job_id <= MAX_ID else None
     if job is None or (user.role != Role.ADMIN and job.owner_id != user.id):
         raise NotFound(f"No job #{job_id} is visible to you.")
     return job
@@ -115,32 +118,13 @@ def mark_started(session: Session, job_id: int, now: datetime | None = None) -> 
     )
 
 
-def _check_actor(user: User, job: Job) -> None:
-    if user.role != Role.ADMIN and job.owner_id != user.id:
-        raise PermissionDenied("You can only act on your own jobs.")
-
-
 def cancel_job(session: Session, user: User, job_id: int) -> int | None:
-    """Cancel a job's pending work; returns the id of its run in flight (which the worker must stop)."""
+    """Cancel a job's queued work; returns the id of its run in flight (which the worker must stop)."""
     job = visible_job(session, user, job_id)
-    _check_actor(user, job)
     if job.status not in ACTIVE_JOB_STATUSES:
         raise InvalidInput(f"Job #{job_id} is already {job.status}; there is nothing to cancel.")
     now = utcnow()
-    pending_runs = select(Run.id).where(Run.job_id == job_id, Run.status == RunStatus.PENDING)
-    session.execute(
-        update(Lead)
-        .where(Lead.job_id == job_id, Lead.status == LeadStatus.PENDING, Lead.run_id.in_(pending_runs))
-        .values(status=LeadStatus.CANCELLED, error="Cancelled before it was sent.")
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Run)
-        .where(Run.job_id == job_id, Run.status == RunStatus.PENDING)
-        .values(status=RunStatus.CANCELLED, ended_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    in_flight = session.scalar(select(Run.id).where(Run.job_id == job_id, Run.status.in_(IN_FLIGHT_RUN_STATUSES)))
+    in_flight = lifecycle.cancel_job_runs(session, job_id, now)
     job.status = JobStatus.CANCELLED
     job.stage = JobStage.COMPLETED
     job.finished_at = now
@@ -155,7 +139,6 @@ def cancel_job(session: Session, user: User, job_id: int) -> int | None:
 def retry_failed_leads(session: Session, user: User, job_id: int, *, batch_size: int | None = None) -> int:
     """Queue a job's failed leads again as new runs; returns how many leads were queued."""
     job = visible_job(session, user, job_id)
-    _check_actor(user, job)
     if job.status in ACTIVE_JOB_STATUSES:
         raise InvalidInput(f"Job #{job_id} is still {job.status}; retry its failed leads when it has ended.")
     failed = list(session.scalars(select(Lead).where(Lead.job_id == job_id, Lead.status == LeadStatus.FAILED)))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -86,14 +87,13 @@ class RunStatus(enum.StrEnum):
     PENDING = "pending"
     LAUNCHING = "launching"
     PHANTOM_LAUNCHED = "phantom_launched"
-    WEBHOOK_RECEIVED = "webhook_received"
     SUCCESS = "success"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
 
 
-IN_FLIGHT_RUN_STATUSES = (RunStatus.LAUNCHING, RunStatus.PHANTOM_LAUNCHED, RunStatus.WEBHOOK_RECEIVED)
+IN_FLIGHT_RUN_STATUSES = (RunStatus.LAUNCHING, RunStatus.PHANTOM_LAUNCHED)
 ENDED_RUN_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED)
 
 
@@ -103,9 +103,11 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-
+    __table_args__ = (UniqueConstraint("name_key", name="uq_users_name_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
+    # The name case-folded (every script, not only ASCII): "alice", "Alice" and "ALICE" are one person.
+    name_key: Mapped[str] = mapped_column(String(120))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.ANALYST)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -151,6 +153,8 @@ class Job(Base):
     mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
     companies: Mapped[str] = mapped_column(Text, default="")
+    # File name and companies case-folded (Unicode-aware), for History's literal, case-insensitive search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
 
     total_leads: Mapped[int] = mapped_column(Integer, default=0)
     completed_leads: Mapped[int] = mapped_column(Integer, default=0)
@@ -219,6 +223,8 @@ class Run(Base):
     container_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     fence: Mapped[int | None] = mapped_column(BigInteger)
+    # The newest launch fence whose container's end was confirmed: no older container is ever adopted again.
+    settled_fence: Mapped[int | None] = mapped_column(BigInteger)
     not_before: Mapped[datetime | None]
     launch_requested_at: Mapped[datetime | None]
     launched_at: Mapped[datetime | None]
@@ -229,7 +235,12 @@ class Run(Base):
     dead_reason: Mapped[str | None] = mapped_column(Text)
     webhook_payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     webhook_received_at: Mapped[datetime | None]
+    # The one pending check of a run in flight: a check message carrying an older ticket is stale and does nothing.
+    check_ticket: Mapped[int] = mapped_column(Integer, server_default="0")
     next_check_at: Mapped[datetime | None]
+    last_checked_at: Mapped[datetime | None]
+    # Set when agents/launch got no answer: the launch may have happened, so PhantomBuster is asked before relaunching.
+    launch_unanswered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -253,17 +264,23 @@ class Slot(Base):
 
 
 class WebhookDelivery(Base):
-    """The inbox: one row per PhantomBuster container whose completion webhook arrived."""
+    """The webhook inbox: one row per distinct body received for a container (a webhook is a hint, not the truth)."""
 
-    __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_unprocessed", "processed_at"),)
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        UniqueConstraint("container_id", "body_hash", name="uq_webhook_inbox_body"),
+        Index("ix_webhook_inbox_unprocessed", "processed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    container_id: Mapped[str] = mapped_column(String(64), unique=True)
+    container_id: Mapped[str] = mapped_column(String(64), index=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None]
+    # What became of it once its run ended: "confirmed" (kept on the run), "disagreed", "set_aside".
+    outcome: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditEvent(Base):

@@ -1,20 +1,17 @@
-"""Applying a finished PhantomBuster container to its run and leads: profiles stored, failures explained, retries."""
+"""Deciding what a finished PhantomBuster container means for its run and leads (pure: nothing is written here)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
-
-from core import audit, failures
-from core.models import Job, JobStatus, Lead, LeadStatus, Run, RunStatus, WebhookDelivery
+from core import failures
+from core.models import RunStatus
 from core.phantombuster import Container
 
-MAX_PAYLOAD_CHARS = 20_000
+RETRY_BACKOFF_CAP_SECONDS = 300.0
 
 
 def url_key(url: str) -> str:
@@ -27,127 +24,74 @@ def url_key(url: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingLead:
+    """A lead of the run that has no result yet."""
+
+    id: int
+    linkedin_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened to a run: its new status, the leads enriched and failed, and whether it will run again."""
+    """What a finished container means: the run's new status, each lead's result, and whether it runs again."""
 
     status: str
-    enriched: int
-    failed: int
-    retry: bool
     failure: failures.Failure | None
+    retry: bool
+    retry_in_seconds: float | None
+    enriched: dict[int, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    cancelled: list[int] = field(default_factory=list)
 
 
-def trimmed_payload(payload: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The webhook payload for the audit log, with a long resultObject cut short."""
-    if payload is None:
-        return None
-    result = dict(payload)
-    ro = result.get("resultObject")
-    if isinstance(ro, str) and len(ro) > MAX_PAYLOAD_CHARS:
-        result["resultObject"] = ro[:MAX_PAYLOAD_CHARS] + f"... ({len(ro)} characters)"
-    return result
+def retry_backoff(attempt: int) -> float:
+    """Seconds before attempt `attempt + 1`: 5 s, 10 s, 20 s ... capped at five minutes."""
+    return min(RETRY_BACKOFF_CAP_SECONDS, 5.0 * 2 ** max(0, attempt - 1))
 
 
-def apply(
-    session: Session,
-    run: Run,
-    container: Container,
-    profiles: list[dict[str, Any]] | None,
-    *,
-    now: datetime,
-    max_attempts: int,
-    actor: str,
-    forced: failures.Failure | None = None,
-) -> Outcome:
-    """Store the profiles that came back, then end the run or put it back in the queue for another attempt."""
-    job = session.get(Job, run.job_id)
-    assert job is not None
-    delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.container_id == container.id))
-    leads = list(session.scalars(select(Lead).where(Lead.run_id == run.id, Lead.status == LeadStatus.PENDING)))
+def match_profiles(
+    leads: Sequence[PendingLead], profiles: Sequence[dict[str, Any]] | None
+) -> dict[int, dict[str, Any]]:
+    """Each lead's profile among the rows PhantomBuster returned, matched by URL."""
     by_key: dict[str, dict[str, Any]] = {}
     for profile in profiles or []:
         query = profile.get("query") or profile.get("linkedinProfileUrl") or profile.get("profileUrl")
         if isinstance(query, str) and query:
             by_key.setdefault(url_key(query), profile)
-    enriched = 0
+    found: dict[int, dict[str, Any]] = {}
     for lead in leads:
         profile = by_key.get(url_key(lead.linkedin_url))
         if profile is not None:
-            lead.status = LeadStatus.SUCCESS
-            lead.profile = profile
-            lead.error = None
-            lead.enriched_at = now
-            enriched += 1
-    remaining = [lead for lead in leads if lead.status == LeadStatus.PENDING]
+            found[lead.id] = profile
+    return found
 
-    if delivery is not None:
-        run.webhook_payload = trimmed_payload(delivery.payload)
-        run.webhook_received_at = run.webhook_received_at or delivery.received_at
-        delivery.processed_at = now
-    run.exit_code = container.exit_code
-    run.exit_message = container.end_type or container.status
-    run.ended_at = container.ended_at or now
-    run.updated_at = now
 
-    failure: failures.Failure | None = forced
+def decide(
+    container: Container,
+    profiles: Sequence[dict[str, Any]] | None,
+    leads: Sequence[PendingLead],
+    *,
+    attempts: int,
+    max_attempts: int,
+    job_cancelled: bool,
+    forced: failures.Failure | None = None,
+) -> Outcome:
+    """The outcome of a run whose container ended: store what came back, then succeed, retry, fail or cancel."""
+    enriched = match_profiles(leads, profiles)
+    remaining = [lead.id for lead in leads if lead.id not in enriched]
+    failure = forced
     if failure is None and not container.succeeded:
         failure = failures.explain(container.status, container.exit_code, container.end_type)
-    if failure is None and leads and enriched == 0:
+    if failure is None and leads and not enriched:
         failure = failures.EMPTY_RESULT
 
-    cancelled = job.status == JobStatus.CANCELLED
-    retry = False
-    if cancelled:
-        status = RunStatus.CANCELLED
-        for lead in remaining:
-            lead.status, lead.error = LeadStatus.CANCELLED, failures.CANCELLED
-    elif failure is None:
-        status = RunStatus.SUCCESS
-        for lead in remaining:
-            lead.status, lead.error = LeadStatus.FAILED, failures.NO_PROFILE
-    elif failure.retryable and run.attempts < max_attempts and remaining:
-        retry = True
-        status = RunStatus.PENDING
-        run.not_before = now + timedelta(seconds=min(300.0, 5.0 * 2 ** (run.attempts - 1)))
-        run.error_message = failure.message
-    else:
-        status = RunStatus.TIMED_OUT if failure.code == "timed_out" else RunStatus.FAILED
-        run.dead_reason = failure.message
-        run.error_message = failure.message
-        for lead in remaining:
-            lead.status, lead.error = LeadStatus.FAILED, failure.message
-        job.error_code, job.error_message, job.error_at = failure.code, failure.message, now
-
-    audit.record(
-        session,
-        actor,
-        "run_retry_scheduled" if retry else f"run_{status}",
-        job_id=run.job_id,
-        run_id=run.id,
-        at=now,
-        phantom_container_id=container.id,
-        container_status=container.status,
-        exit_code=container.exit_code,
-        end_type=container.end_type,
-        enriched=enriched,
-        failed=0 if retry or cancelled else len(remaining),
-        attempt=run.attempts,
-        reason=failure.message if failure else None,
-        webhook_received_at=delivery.received_at.isoformat() if delivery else None,
-        webhook_payload=trimmed_payload(delivery.payload) if delivery else None,
-    )
-    if retry:
-        run.container_id = None
-        run.fence = None
-    run.status = status
-    return Outcome(status=status, enriched=enriched, failed=len(remaining), retry=retry, failure=failure)
-
-
-def mark_delivery_processed(session: Session, container_id: str, now: datetime) -> None:
-    """Mark a webhook delivery as handled (or as belonging to no run we know)."""
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.container_id == container_id, WebhookDelivery.processed_at.is_(None))
-        .values(processed_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    if job_cancelled:
+        return Outcome(RunStatus.CANCELLED, failure, False, None, enriched, cancelled=remaining)
+    if failure is None:
+        return Outcome(
+            RunStatus.SUCCESS, None, False, None, enriched, failed=dict.fromkeys(remaining, failures.NO_PROFILE)
+        )
+    if failure.retryable and attempts < max_attempts and remaining:
+        return Outcome(RunStatus.PENDING, failure, True, retry_backoff(attempts), enriched)
+    status = RunStatus.TIMED_OUT if failure.code == "timed_out" else RunStatus.FAILED
+    return Outcome(status, failure, False, None, enriched, failed=dict.fromkeys(remaining, failure.message))

@@ -8,7 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.models import AuditEvent, Job, JobStatus, Lead, Run, WebhookDelivery, utcnow
+from core.lifecycle import inbox
+from core.models import AuditEvent, Job, JobStatus, Lead, Run, utcnow
 
 BATCH = 500
 
@@ -37,8 +38,7 @@ def clean_up(session: Session, completed_days: int, failed_days: int, now: datet
     containers = [c for (c,) in session.execute(select(Run.container_id).where(Run.job_id.in_(ids))) if c]
     leads = session.execute(delete(Lead).where(Lead.job_id.in_(ids))).rowcount
     runs = session.execute(delete(Run).where(Run.job_id.in_(ids))).rowcount
-    if containers:
-        session.execute(delete(WebhookDelivery).where(WebhookDelivery.container_id.in_(containers)))
+    inbox.forget(session, containers)
     session.execute(delete(AuditEvent).where(AuditEvent.job_id.in_(ids)))
     jobs = session.execute(delete(Job).where(Job.id.in_(ids))).rowcount
     counts = {"jobs": jobs, "leads": leads, "runs": runs}

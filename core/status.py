@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import queue
-from core import slot as slots
+from core.lifecycle import slot as slots
 from core.models import Run, RunStatus, utcnow
 
 
 @dataclass(frozen=True, slots=True)
 class SlotView:
-    """The slot lane: state is one of running, waiting_for_webhook, launching, idle, paused, blocked."""
+    """The slot lane: state is one of running, launching, idle, paused, blocked."""
 
     state: str
     run_id: int | None
@@ -37,13 +37,10 @@ def slot_view(session: Session, now: datetime | None = None) -> SlotView:
     run = session.get(Run, slot.run_id) if slot.run_id is not None else None
     state, reason = "idle", None
     if run is not None:
-        state = {
-            RunStatus.LAUNCHING: "launching",
-            RunStatus.PHANTOM_LAUNCHED: "running",
-            RunStatus.WEBHOOK_RECEIVED: "waiting_for_webhook",
-        }.get(run.status, "running")
-        if run.status == RunStatus.PHANTOM_LAUNCHED and run.next_check_at and run.next_check_at < now:
-            state = "waiting_for_webhook"
+        # What PhantomBuster confirmed, nothing more: a webhook changes nothing until the run's end is confirmed.
+        state = "launching" if run.status == RunStatus.LAUNCHING else "running"
+        if run.status == RunStatus.LAUNCHING and run.launch_unanswered_at is not None:
+            reason = "PhantomBuster has not confirmed the launch yet; it is being looked up before any relaunch."
     elif slot.paused:
         state, reason = "paused", slot.pause_reason
     elif slot.blocked_until is not None and slot.blocked_until > now:

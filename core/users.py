@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core import audit, auth
-from core.config import Settings
-from core.errors import ConfigError, InvalidInput, NotFound, PermissionDenied
+from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.models import ACTIVE_JOB_STATUSES, AuthSession, Job, Role, User, utcnow
 
 
@@ -121,7 +117,7 @@ def sso_user(session: Session, email: str | None, name: str | None) -> User:
     if not candidates:
         raise InvalidInput("The identity provider sent neither an email nor a name.")
     for candidate in candidates:
-        user = session.scalar(select(User).where(func.lower(User.name) == candidate.lower()))
+        user = session.scalar(select(User).where(User.name_key == auth.name_key(candidate)))
         if user is not None:
             if user.disabled:
                 raise PermissionDenied("This account is disabled. Ask an admin to enable it.")
@@ -131,51 +127,3 @@ def sso_user(session: Session, email: str | None, name: str | None) -> User:
     user.last_login_at = utcnow()
     audit.record(session, "system", "user_created", by="single sign-on", user=user.name, role=user.role)
     return user
-
-
-def authlib_installed() -> bool:
-    """True when Authlib (needed by Streamlit's st.login) can be imported."""
-    return importlib.util.find_spec("authlib") is not None
-
-
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def oidc_secrets_toml(settings: Settings) -> str | None:
-    """The `[auth]` section Streamlit's st.login reads, built from the OIDC_* settings; None when SSO is off."""
-    if not settings.oidc_enabled:
-        return None
-    cookie = settings.oidc_cookie_secret.get_secret_value() if settings.oidc_cookie_secret else ""
-    if len(cookie) < 16:
-        raise ConfigError("OIDC_COOKIE_SECRET must be set (16 characters or more) when single sign-on is configured.")
-    assert settings.oidc_client_secret is not None
-    values = {
-        "redirect_uri": settings.effective_oidc_redirect_uri,
-        "cookie_secret": cookie,
-        "client_id": settings.oidc_client_id or "",
-        "client_secret": settings.oidc_client_secret.get_secret_value(),
-        "server_metadata_url": settings.oidc_server_metadata_url or "",
-    }
-    lines = ["# Written by LeadRelay at start from the OIDC_* settings; edits are overwritten.", "[auth]"]
-    lines += [f"{key} = {_toml_string(value)}" for key, value in values.items()]
-    return "\n".join(lines) + "\n"
-
-
-def write_streamlit_secrets(settings: Settings, path: Path) -> bool:
-    """Write (or refresh) Streamlit's secrets file with the `[auth]` section; True when the file changed."""
-    text = oidc_secrets_toml(settings)
-    if text is None:
-        return False
-    if path.exists():
-        current = path.read_text(encoding="utf-8")
-        if current == text:
-            return False
-        if not current.startswith("# Written by LeadRelay"):
-            raise ConfigError(f"{path} exists and was not written by LeadRelay; put the [auth] section in it yourself.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    path.chmod(0o600)
-    return True

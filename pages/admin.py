@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import admin, health, users
+from core import health, queue_controls, read_models, users
 from core.models import Role
-from pages.common import REFRESH_SECONDS, ago, app, attempt, clock, duration, page_user, ring, show_toasts
+from pages.common import REFRESH_SECONDS, ago, app, attempt, clock, duration, page_user, plain, show_toasts
 
 ctx = app()
 user = page_user()
@@ -71,7 +71,7 @@ def users_panel() -> None:
     st.table(
         [
             {
-                "name": u.name,
+                "name": plain(u.name),
                 "role": u.role,
                 "status": "disabled" if u.disabled else ("locked" if u.locked_until else "active"),
                 "sign-in": "single sign-on" if u.sso_only else "password",
@@ -99,7 +99,7 @@ def users_panel() -> None:
                     users.create(session, user, name, password or None, role)
                 return True
 
-            if attempt(_create, success=f"User {name} created."):
+            if attempt(_create, success=f"User {plain(name)} created."):
                 st.rerun()
     with right, st.container(border=True):
         st.markdown("**Change a user**")
@@ -118,7 +118,7 @@ def users_panel() -> None:
                         users.set_role(session, user, target.id, str(new_role))
                     return True
 
-                if attempt(_role, success=f"{target.name} is now {new_role}."):
+                if attempt(_role, success=f"{plain(target.name)} is now {new_role}."):
                     st.rerun()
             label = "Enable" if target.disabled else "Disable"
             if b2.button(
@@ -130,32 +130,30 @@ def users_panel() -> None:
                         users.set_disabled(session, user, target.id, not target.disabled)
                     return True
 
-                if attempt(_toggle, success=f"{target.name} {'enabled' if target.disabled else 'disabled'}."):
+                if attempt(_toggle, success=f"{plain(target.name)} {'enabled' if target.disabled else 'disabled'}."):
                     st.rerun()
 
 
 def dead_letter_panel() -> None:
     """Runs that used up their attempts, each with a retry button."""
     with ctx.db.read() as session:
-        dead = admin.dead_runs(session)
+        dead = read_models.dead_runs(session, user)
     if not dead:
         st.caption("No run has used up its attempts.")
     for run in dead:
         with st.container(border=True):
             c1, c2 = st.columns([6, 1], vertical_alignment="center")
             c1.markdown(
-                f"**run #{run.id}** · job #{run.job_id} · {run.company or '(no company)'} · {run.status} · "
-                f"{run.attempts} attempts · ended {clock(run.ended_at)}  \n:red[{run.dead_reason}]"
+                f"**run #{run.id}** · job #{run.job_id} · {plain(run.company or '(no company)')} · {run.status} · "
+                f"{run.attempts} attempts · ended {clock(run.ended_at)}  \n:red[{plain(run.dead_reason)}]"
             )
             if c2.button("Retry", key=f"retry_run_{run.id}", icon=":material/replay:"):
 
                 def _retry(run_id: int = run.id) -> bool:
-                    with ctx.db.write() as session:
-                        admin.retry_dead_run(session, user, run_id)
+                    queue_controls.retry_dead_run(ctx.db, ctx.doorbell, user, run_id)
                     return True
 
                 if attempt(_retry, success=f"Run #{run.id} queued again."):
-                    ring("dispatch")
                     st.rerun()
 
 
@@ -168,7 +166,7 @@ def retention_panel() -> None:
         "task `clean_up_old_jobs` deletes older ones with their leads, runs, webhook deliveries and audit events."
     )
     with ctx.db.read() as session:
-        events = admin.retention_events(session, user)
+        events = read_models.retention_events(session, user)
     if not events:
         st.caption("Nothing has been removed yet.")
         return

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import auth, users, views
+from core import auth, read_models, users
 from core.config import Settings, load_settings
 from core.db import Database
+from core.doorbell import Doorbell, HueyDoorbell, build_huey
 from core.errors import LeadRelayError
 from core.models import JobStatus, User, utcnow
+from pages import sso
 
 COOKIE = "leadrelay_session"
 REFRESH_SECONDS = 3
@@ -35,6 +38,7 @@ class AppContext:
 
     settings: Settings
     db: Database
+    doorbell: Doorbell
     sso_problem: str | None
 
 
@@ -45,15 +49,20 @@ def app() -> AppContext:
     problem = None
     if settings.oidc_enabled:
         try:
-            if users.write_streamlit_secrets(settings, SECRETS_FILE) and hasattr(st.secrets, "_reset"):
+            if sso.write_streamlit_secrets(settings, SECRETS_FILE) and hasattr(st.secrets, "_reset"):
                 st.secrets._reset()  # Streamlit may have read an older file at start: read it again
         except LeadRelayError as exc:
             problem = exc.message
-        if problem is None and not users.authlib_installed():
+        if problem is None and not sso.authlib_installed():
             problem = (
                 "Single sign-on is configured but Authlib is missing: install it with pip install 'streamlit[auth]'."
             )
-    return AppContext(settings=settings, db=Database(settings.effective_database_url), sso_problem=problem)
+    return AppContext(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        doorbell=HueyDoorbell(build_huey(settings)),
+        sso_problem=problem,
+    )
 
 
 # -- signing in and out --------------------------------------------------------------------------------
@@ -164,14 +173,18 @@ def flush_cookie() -> None:
         _set_cookie(token, int(app().settings.session_ttl_hours * 3600))
 
 
-def ring(task: str, *args: object) -> None:
-    """Ring the worker's doorbell (a lost ring is caught by the reconciler)."""
-    import worker  # imported lazily: it connects the task queue
-
-    worker.ring(task, *args)
-
-
 # -- feedback ------------------------------------------------------------------------------------------
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+
+
+def plain(text: object) -> str:
+    """Text from a user or a file, escaped so that Streamlit's Markdown shows it as it is.
+
+    Every ASCII punctuation mark gets a backslash (CommonMark's escape), so a file named `![x](http://host/x.png)`
+    is shown, never loaded as an image; line breaks become spaces so no text can start a block of its own.
+    """
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def attempt(action: Callable[[], T], *, success: str | None = None) -> T | None:
@@ -179,7 +192,7 @@ def attempt(action: Callable[[], T], *, success: str | None = None) -> T | None:
     try:
         result = action()
     except LeadRelayError as exc:
-        st.error(exc.message, icon=":material/error:")
+        st.error(plain(exc.message), icon=":material/error:")
         return None
     if success:
         toast_later(success, ":material/check_circle:")
@@ -210,7 +223,7 @@ def _job_toasts(user: User) -> None:
     now = utcnow()
     since = st.session_state.setdefault("toast_since", now)
     with app().db.read() as session:
-        ended = views.finished_since(session, user, 0, since)
+        ended = read_models.finished_since(session, user, 0, since)
     seen: set[int] = st.session_state.setdefault("toasted", set())
     for job in ended:
         if job.id in seen:
@@ -218,14 +231,15 @@ def _job_toasts(user: User) -> None:
         seen.add(job.id)
         if job.status == JobStatus.COMPLETED:
             st.toast(
-                f"Enrichment completed for {job.file_name}: {job.completed_leads} of {job.total_leads} leads enriched"
-                + (f", {job.failed_leads} failed" if job.failed_leads else ""),
+                f"Enrichment completed for {plain(job.file_name)}: {job.completed_leads} of {job.total_leads} leads "
+                "enriched" + (f", {job.failed_leads} failed" if job.failed_leads else ""),
                 icon=":material/check_circle:",
                 duration="long",
             )
         elif job.status == JobStatus.FAILED:
             st.toast(
-                f"Enrichment failed for {job.file_name}: {job.error_message or 'no lead could be enriched.'} "
+                f"Enrichment failed for {plain(job.file_name)}: "
+                f"{plain(job.error_message or 'no lead could be enriched.')} "
                 "Retry failed leads from History.",
                 icon=":material/error:",
                 duration="long",
@@ -246,7 +260,7 @@ def sidebar_indicator(user: User) -> None:
         show_toasts()
         _job_toasts(user)
         with app().db.read() as session:
-            ind = views.indicator(session, user)
+            ind = read_models.indicator(session, user)
         if ind.active == 0:
             with st.container(border=True, key="idle_indicator"):
                 st.caption(":material/check_circle: No active jobs")
@@ -256,7 +270,7 @@ def sidebar_indicator(user: User) -> None:
             st.markdown(f":material/progress_activity: **{ind.active} active job{plural}**")
             st.progress(
                 min(1.0, ind.latest_percentage / 100),
-                text=f"{ind.latest_company or ind.latest_file}: {ind.latest_percentage:.0f}%",
+                text=f"{plain(ind.latest_company or ind.latest_file)}: {ind.latest_percentage:.0f}%",
             )
 
     st.html(STYLE)
@@ -298,8 +312,3 @@ def clock(when: datetime | None) -> str:
         return "—"
     today = utcnow().date()
     return when.strftime("%H:%M:%S UTC" if when.date() == today else "%Y-%m-%d %H:%M UTC")
-
-
-def json_block(data: Any) -> None:
-    """A collapsed JSON viewer."""
-    st.json(data, expanded=False)

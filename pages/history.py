@@ -8,10 +8,10 @@ from typing import Literal
 
 import streamlit as st
 
-from core import analytics, exports, jobs, users, views
+from core import analytics, exports, job_actions, read_models, users
 from core.errors import LeadRelayError
 from core.models import ACTIVE_JOB_STATUSES, JobStatus, Role, User
-from pages.common import REFRESH_SECONDS, app, attempt, clock, duration, page_user, rerun_fragment, ring, show_toasts
+from pages.common import REFRESH_SECONDS, app, attempt, clock, duration, page_user, plain, rerun_fragment, show_toasts
 
 ctx = app()
 user = page_user()
@@ -50,7 +50,7 @@ since = until = None
 if isinstance(dates, tuple) and len(dates) == 2:
     since = datetime.combine(dates[0], datetime.min.time(), UTC)
     until = datetime.combine(dates[1], datetime.min.time(), UTC) + timedelta(days=1)
-flt = views.HistoryFilter(statuses=tuple(statuses), since=since, until=until, owner_id=owner_id, search=search)
+flt = read_models.HistoryFilter(statuses=tuple(statuses), since=since, until=until, owner_id=owner_id, search=search)
 cursors: list[int | None] = st.session_state.setdefault(f"hist_cursors_{hash(flt)}", [None])
 
 
@@ -71,7 +71,7 @@ def _open_typed_id() -> None:
 def job_list() -> None:
     """One page of the jobs the user may see, newest first, with row selection and paging."""
     with ctx.db.read() as session:
-        page = views.history(session, user, flt, before_id=cursors[-1], per_page=PER_PAGE)
+        page = read_models.history(session, user, flt, before_id=cursors[-1], per_page=PER_PAGE)
     if not page.jobs:
         st.caption("No job matches.")
     else:
@@ -119,13 +119,8 @@ def job_list() -> None:
 def _retry(job_id: int) -> None:
     """Queue a finished job's failed leads again."""
 
-    def _do() -> int:
-        with ctx.db.write() as session:
-            return jobs.retry_failed_leads(session, user, job_id)
-
-    queued = attempt(_do)
+    queued = attempt(lambda: job_actions.retry_failed_leads(ctx.db, ctx.doorbell, user, job_id))
     if queued is not None:
-        ring("dispatch")
         st.toast(f"{queued} failed leads of job #{job_id} queued again.", icon=":material/replay:")
 
 
@@ -144,7 +139,7 @@ def _report(job_id: int) -> Callable[[], bytes]:
 
     def build() -> bytes:
         with ctx.db.read() as session:
-            return views.validation_report(session, user, job_id)[1]
+            return read_models.validation_report(session, user, job_id)[1]
 
     return build
 
@@ -153,15 +148,15 @@ def job_detail(job_id: int) -> None:
     """A job's figures, downloads, retry, and its leads, runs and audit trail."""
     try:
         with ctx.db.read() as session:
-            detail = views.job_detail(session, user, job_id)
+            detail = read_models.job_detail(session, user, job_id)
     except LeadRelayError as exc:
-        st.error(exc.message, icon=":material/visibility_off:")
+        st.error(plain(exc.message), icon=":material/visibility_off:")
         return
     job = detail.job
     with st.container(border=True, key="job_detail"):
         st.markdown(
-            f"#### #{job.id} · {job.file_name}\n"
-            f"by **{detail.owner}** · **{job.status}** · created {clock(job.created_at)}"
+            f"#### #{job.id} · {plain(job.file_name)}\n"
+            f"by **{plain(detail.owner)}** · **{job.status}** · created {clock(job.created_at)}"
             + (f" · finished {clock(job.finished_at)}" if job.finished_at else "")
         )
         st.progress(min(1.0, job.percentage / 100), text=f"{job.percentage:.0f}%")
@@ -172,7 +167,7 @@ def job_detail(job_id: int) -> None:
         m[3].metric("Batches", f"{job.completed_batches} of {job.total_batches}")
         m[4].metric("Skipped (recent)", (job.report or {}).get("skipped_recent", 0))
         if job.error_message:
-            st.warning(job.error_message, icon=":material/error:")
+            st.warning(plain(job.error_message), icon=":material/error:")
         with st.container(horizontal=True):
             downloads: tuple[tuple[Literal["xlsx", "csv"], bool, str], ...] = (
                 ("xlsx", False, "Enriched (.xlsx)"),

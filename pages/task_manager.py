@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import admin, jobs, queue, views
+from core import job_actions, queue, queue_controls, read_models
 from core.models import Job, JobStatus, Role, utcnow
 from pages.common import (
     REFRESH_SECONDS,
@@ -13,8 +13,8 @@ from pages.common import (
     clock,
     duration,
     page_user,
+    plain,
     rerun_fragment,
-    ring,
     short_clock,
     show_toasts,
 )
@@ -26,7 +26,6 @@ is_admin = user.role == Role.ADMIN
 SLOT_LABELS = {
     "running": ":green-badge[:material/play_circle: Running]",
     "launching": ":blue-badge[:material/rocket_launch: Launching]",
-    "waiting_for_webhook": ":orange-badge[:material/hourglass_top: Waiting for webhook]",
     "idle": ":gray-badge[:material/radio_button_unchecked: Idle]",
     "paused": ":orange-badge[:material/pause: Paused]",
     "blocked": ":red-badge[:material/block: Blocked]",
@@ -61,18 +60,17 @@ def _clear_confirm() -> None:
 @st.dialog("Cancel job", on_dismiss=_clear_confirm)
 def confirm_cancel(job_id: int, file_name: str) -> None:
     """Ask before cancelling a job; a run in flight is stopped."""
-    st.write(f"Cancel job **#{job_id}** ({file_name})? Leads not yet sent are dropped; a run in flight is stopped.")
+    st.write(
+        f"Cancel job **#{job_id}** ({plain(file_name)})? Leads not yet sent are dropped; a run in flight is stopped."
+    )
     left, right = st.columns(2)
     if left.button("Cancel the job", type="primary", icon=":material/cancel:", key="confirm_cancel"):
 
-        def _cancel() -> tuple[int | None]:
-            with ctx.db.write() as session:
-                return (jobs.cancel_job(session, user, job_id),)
+        def _cancel() -> bool:
+            job_actions.cancel_job(ctx.db, ctx.doorbell, user, job_id)
+            return True
 
-        done = attempt(_cancel, success=f"Job #{job_id} cancelled.")
-        if done is not None:
-            if done[0] is not None:
-                ring("stop_run", done[0])
+        if attempt(_cancel, success=f"Job #{job_id} cancelled.") is not None:
             _clear_confirm()
             st.rerun()
     if right.button("Keep it", key="keep_job"):
@@ -90,17 +88,16 @@ def confirm_admin(action: str) -> None:
     if left.button(label, type="primary", icon=icon, key="confirm_admin"):
 
         def _do() -> bool:
-            with ctx.db.write() as session:
-                {
-                    "pause": admin.pause,
-                    "resume": admin.resume,
-                    "restart": admin.restart_stuck,
-                    "release": admin.release_slot,
-                }[action](session, user)
+            control = {
+                "pause": queue_controls.pause,
+                "resume": queue_controls.resume,
+                "restart": queue_controls.restart_stuck,
+                "release": queue_controls.release_slot,
+            }[action]
+            control(ctx.db, ctx.doorbell, user)
             return True
 
         if attempt(_do, success=f"{label}: done.") is not None:
-            ring("reconcile")
             _clear_confirm()
             st.rerun()
     if right.button("Back", key="admin_back"):
@@ -111,12 +108,10 @@ def confirm_admin(action: str) -> None:
 def _retry(job_id: int) -> None:
     """Queue a finished job's failed leads again."""
 
-    def _do() -> int:
-        with ctx.db.write() as session:
-            return jobs.retry_failed_leads(session, user, job_id)
-
-    if attempt(_do, success=f"Failed leads of job #{job_id} queued again.") is not None:
-        ring("dispatch")
+    attempt(
+        lambda: job_actions.retry_failed_leads(ctx.db, ctx.doorbell, user, job_id),
+        success=f"Failed leads of job #{job_id} queued again.",
+    )
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -124,18 +119,18 @@ def slot_lane() -> None:
     """What the one PhantomBuster slot is doing now."""
     now = utcnow()
     with ctx.db.read() as session:
-        view = views.slot_lane(session, user, now)
+        view = read_models.slot_lane(session, user, now)
     with st.container(border=True, key="slot_lane"):
         c1, c2, c3, c4 = st.columns([2, 3, 3, 2], vertical_alignment="center")
         c1.markdown(f"**PhantomBuster slot**  \n{SLOT_LABELS.get(view.state, view.state)}")
         if view.run_id is not None:
-            c2.markdown(f"**{view.company or '(no company)'}**  \njob #{view.job_id} · run #{view.run_id}")
+            c2.markdown(f"**{plain(view.company or '(no company)')}**  \njob #{view.job_id} · run #{view.run_id}")
             c3.markdown(f"container `{view.container_id or '…'}`  \nelapsed **{duration(view.elapsed_seconds)}**")
         elif view.elapsed_seconds is not None:
             c2.markdown(f"Busy with {view.reason}")
             c3.markdown(f"elapsed **{duration(view.elapsed_seconds)}**")
         elif view.reason:
-            c2.markdown(view.reason)
+            c2.markdown(plain(view.reason))
         elif view.idle_since is not None:
             c2.markdown(f"Idle since {clock(view.idle_since)}")
         else:
@@ -156,8 +151,8 @@ def _card(job: Job, place: queue.JobPlace | None, running_job_id: int | None) ->
     with st.container(border=True, key=f"job_card_{job.id}"):
         head, action = st.columns([6, 1], vertical_alignment="center")
         head.markdown(
-            f"**#{job.id} · {job.file_name}** {STATUS_BADGES.get(job.status, job.status)}  \n"
-            f":gray[{job.companies[:160]}]"
+            f"**#{job.id} · {plain(job.file_name)}** {STATUS_BADGES.get(job.status, job.status)}  \n"
+            f":gray[{plain(job.companies[:160])}]"
         )
         if job.finished_at is None:
             if action.button("Cancel", key=f"cancel_{job.id}", icon=":material/cancel:"):
@@ -187,7 +182,7 @@ def _card(job: Job, place: queue.JobPlace | None, running_job_id: int | None) ->
         if place is not None and job.finished_at is None:
             st.caption(_eta(place))
         if job.error_message:
-            st.caption(f":red[:material/error: {job.error_message}]")
+            st.caption(f":red[:material/error: {plain(job.error_message)}]")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -196,9 +191,9 @@ def active_jobs() -> None:
     show_toasts()
     now = utcnow()
     with ctx.db.read() as session:
-        rows = views.active_jobs(session, user, now)
+        rows = read_models.active_jobs(session, user, now)
         snap = queue.snapshot(session, default_run_seconds=ctx.settings.expected_run_seconds, now=now)
-        running_job_id = views.slot_lane(session, user, now).job_id
+        running_job_id = read_models.slot_lane(session, user, now).job_id
     active = [j for j in rows if j.finished_at is None]
     st.subheader(f"Active jobs ({len(active)})")
     if not rows:
@@ -217,7 +212,7 @@ def active_jobs() -> None:
                 {
                     "position": place.position,
                     "job": f"#{job.id}",
-                    "file": job.file_name,
+                    "file": plain(job.file_name),
                     "runs waiting": place.runs_left,
                     "ETA (UTC)": short_clock(place.eta.likely),
                     "80% band": f"{short_clock(place.eta.low)} – {short_clock(place.eta.high)}",

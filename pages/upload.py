@@ -6,12 +6,12 @@ import hashlib
 
 import streamlit as st
 
-from core import intake, jobs, views
+from core import intake, job_actions, jobs, read_models
 from core.errors import LeadRelayError
 from core.intake import FIELDS
 from core.leadfile import ParsedFile, build_preview, parse_file, report_csv
 from core.models import Role
-from pages.common import REFRESH_SECONDS, app, attempt, page_user, rerun_fragment, ring, show_toasts, toast_later
+from pages.common import REFRESH_SECONDS, app, attempt, page_user, plain, rerun_fragment, show_toasts, toast_later
 
 ctx = app()
 user = page_user()
@@ -57,7 +57,7 @@ if len(parsed.sheet_names) > 1:
 suggested = build_preview(parsed).mapping
 found = ", ".join(f"{FIELDS[f]}: {c}" for f, c in suggested.items() if c and f in ("linkedin_url", "company"))
 with st.expander(
-    f":material/table_chart: Columns · header on row {parsed.header_row_number} · {found or 'check the mapping'}",
+    f":material/table_chart: Columns · header on row {parsed.header_row_number} · {plain(found) or 'check the mapping'}",
     expanded=not (suggested.get("linkedin_url") and suggested.get("company")),
 ):
     st.caption("Check which column holds what; change any that is wrong.")
@@ -141,19 +141,18 @@ priority = q3.number_input(
 )
 
 
-def _queue() -> tuple[int, str]:
-    with ctx.db.write() as session:
-        job = intake.queue(
-            session,
-            ctx.settings,
-            user,
-            preview,
-            batch_size=int(batch_size),
-            include_recent=include_recent,
-            priority=int(priority),
-            checks=checks,
-        )
-        return job.id, job.companies
+def _queue() -> job_actions.QueuedJob:
+    return job_actions.queue_file(
+        ctx.db,
+        ctx.doorbell,
+        ctx.settings,
+        user,
+        preview,
+        batch_size=int(batch_size),
+        include_recent=include_recent,
+        priority=int(priority),
+        checks=checks,
+    )
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -161,10 +160,10 @@ def queue_button() -> None:
     """Seed 000's button: 'Queue Processing' when idle, 'Processing {company}' (disabled) while this file runs."""
     show_toasts()
     with ctx.db.read() as session:
-        busy = views.active_job_for_file(session, user, parsed.content_hash)
+        busy = read_models.active_job_for_file(session, user, parsed.content_hash)
         active = jobs.active_job_count(session, user.id)
     if busy is not None:
-        st.button(f"Processing {busy.company}", disabled=True, type="primary", icon="spinner", key="queue_busy")
+        st.button(f"Processing {plain(busy.company)}", disabled=True, type="primary", icon="spinner", key="queue_busy")
         st.caption(f"Job #{busy.job_id} is {busy.status}: {busy.percentage:.0f}% done. Follow it in the Task Manager.")
         return
     at_limit = user.role != Role.ADMIN and active >= limit
@@ -186,10 +185,9 @@ def queue_button() -> None:
     if clicked:
         queued = attempt(_queue)
         if queued is not None:
-            ring("dispatch")
-            job_id, companies = queued
             toast_later(
-                f"✓ Enrichment queued for {companies[:80] or uploaded.name} (job #{job_id})", ":material/check:"
+                f"✓ Enrichment queued for {plain(queued.companies[:80] or uploaded.name)} (job #{queued.job_id})",
+                ":material/check:",
             )
             rerun_fragment()
 

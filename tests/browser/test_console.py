@@ -9,8 +9,9 @@ import time
 import openpyxl
 import pytest
 
-from core import admin, jobs, slot
-from core.models import Job, User
+from core import jobs, lifecycle
+from core.lifecycle import slot
+from core.models import Job, User, utcnow
 from tests.browser.harness import go, sign_in, write_leads_csv
 from tests.support import factories
 
@@ -110,7 +111,7 @@ def test_wrong_password_and_unknown_user_look_the_same(live, context):
 def test_a_second_analyst_sees_nothing_of_the_first(live, context):
     ana, root = _user(live, "ana"), _user(live, "root")
     with live.stack.db.write() as s:
-        admin.pause(s, root, "browser test")  # keep the job active while the other analyst looks
+        lifecycle.pause(s, "browser test", utcnow())  # keep the job active while the other analyst looks
         job = factories.job(s, ana, {"Private Company AS": 3}, file_name="private-leads.xlsx")
     try:
         page = context.new_page()
@@ -129,7 +130,7 @@ def test_a_second_analyst_sees_nothing_of_the_first(live, context):
         assert page.get_by_role("link", name="Admin").count() == 0
     finally:
         with live.stack.db.write() as s:
-            admin.resume(s, root)
+            lifecycle.resume(s, utcnow())
             jobs.cancel_job(s, root, job.id)
 
 

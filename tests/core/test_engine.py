@@ -1,146 +1,149 @@
-"""The engine and reconciler against the sandbox over real HTTP: launches, completions, crashes at each step."""
+"""The engine against the sandbox over real HTTP: launches, completions, crashes at each step, and each hole found."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from core import jobs, slot
-from core.engine import Engine
-from core.models import Job, Lead, Run, utcnow
-from core.reconciler import reconcile
+from core import jobs, lifecycle, webhooks
+from core.engine import FENCE_TAG, RUN_TAG, Engine
+from core.lifecycle import slot
+from core.models import AuditEvent, Heartbeat, Job, Lead, Run, User, WebhookDelivery, utcnow
+from core.reconciler import Reconciler
 from tests.support import factories
+from tests.support.doorbell import QueueDoorbell
 
-ROOT = Path(__file__).resolve().parents[2]
 
+class Rig:
+    """An engine, a reconciler and an in-process doorbell on one database and the sandbox process."""
 
-class QueueScheduler:
-    """A tiny in-process consumer: follow-ups are queued with their due time and drained in order."""
+    def __init__(self, db, settings, sandbox) -> None:
+        self.db = db
+        self.sb = sandbox
+        self.bell = QueueDoorbell()
+        self.settings = settings.model_copy(
+            update={"launch_lease_seconds": 60.0, "expected_run_seconds": 0.2, "launch_lookup_margin_seconds": 5.0}
+        )
+        self.engine = Engine(
+            db, sandbox.client(sleep=lambda _: None), self.settings, self.bell, worker_id="test-worker"
+        )
+        self.reconciler = Reconciler(db, self.engine, self.bell, self.settings, worker_id="test-worker")
 
-    def __init__(self) -> None:
-        self.tasks: list[tuple[float, int, str, tuple]] = []
-        self._seq = itertools.count()
+    def use(self, **changes) -> None:
+        # model_copy skips validation: a one-second timeout keeps tests short.
+        self.settings = self.settings.model_copy(update=changes)
+        self.engine.settings = self.reconciler.settings = self.settings
 
-    def _add(self, delay: float, name: str, *args: object) -> None:
-        heapq.heappush(self.tasks, (time.monotonic() + delay, next(self._seq), name, args))
+    def job(self, companies: dict[str, int], batch_size: int = 2) -> int:
+        with self.db.write() as s:
+            owner = s.scalar(select(User).limit(1)) or factories.user(s)
+            return factories.job(s, owner, companies, batch_size=batch_size).id
 
-    def wake(self, delay: float = 0.0) -> None:
-        self._add(delay, "dispatch")
+    def done(self, job_id: int):
+        def finished() -> bool:
+            with self.db.read() as s:
+                return s.get(Job, job_id).finished_at is not None
 
-    def check_run(self, run_id: int, delay: float) -> None:
-        self._add(min(delay, 0.3), "check", run_id)
+        return finished
 
-    def complete(self, container_id: str) -> None:
-        self._add(0, "complete", container_id)
+    def drain(self, done, timeout: float = 30.0) -> None:
+        self.bell.drain(self.engine, self.reconciler, done, timeout)
 
-    def drain(self, engine: Engine, done, timeout: float = 30.0) -> None:
+    def run(self, run_id: int) -> Run:
+        with self.db.read() as s:
+            return s.get(Run, run_id)
+
+    def fetches(self, container_id: str) -> int:
+        return sum(
+            1
+            for c in self.sb.record()["calls"]
+            if c["path"].endswith("containers/fetch") and c.get("containerId") == container_id
+        )
+
+    def wait(self, condition, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, "engine did not finish in time"
-            if not self.tasks or self.tasks[0][0] > time.monotonic():
-                time.sleep(0.02)
-                if not self.tasks:
-                    reconcile(engine)
-                continue
-            _, _, name, args = heapq.heappop(self.tasks)
-            {"dispatch": engine.dispatch, "check": engine.check_run, "complete": engine.complete_container}[name](*args)
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met in time"
+            time.sleep(0.05)
 
 
 @pytest.fixture
-def rig(db, settings, sandbox_process):
+def rig(db, settings, sandbox_process) -> Rig:
     sandbox_process.reset(run_seconds=[0.05, 0.1], max_parallelism=10, seed=3)
-    s = settings.model_copy(update={"launch_lease_seconds": 60.0, "expected_run_seconds": 0.2})
-    sched = QueueScheduler()
-    engine = Engine(db, sandbox_process.client(sleep=lambda _: None), s, sched, worker_id="test-worker")
-    return engine, sched, sandbox_process
+    return Rig(db, settings, sandbox_process)
 
 
-def _job_done(db, job_id):
-    def done() -> bool:
-        with db.read() as s:
-            return s.get(Job, job_id).finished_at is not None
-
-    return done
+def _deliver(rig: Rig, container_id: str, **fields) -> bool:
+    """A webhook body for the container, recorded as the webhook server would; True when the worker is rung."""
+    body = {"containerId": container_id, "agentId": "4000000000000001", **fields}
+    payload = webhooks.parse_payload(__import__("json").dumps(body).encode())
+    with rig.db.write() as s:
+        recorded = webhooks.receive(s, payload)
+    if recorded.ring:
+        rig.bell.delivery(container_id)
+    return recorded.ring
 
 
 def test_job_runs_one_at_a_time_to_completion(rig, db):
-    engine, sched, sb = rig
-    with db.write() as s:
-        owner = factories.user(s)
-        job_id = factories.job(s, owner, {"Acme": 4, "Beta": 3, "Gamma": 2}, batch_size=2).id
-    assert engine.dispatch() is not None
-    sched.drain(engine, _job_done(db, job_id))
+    job_id = rig.job({"Acme": 4, "Beta": 3, "Gamma": 2})
+    assert rig.engine.dispatch() is not None
+    rig.drain(rig.done(job_id))
     with db.read() as s:
         job = s.get(Job, job_id)
         assert (job.status, job.completed_leads, job.total_batches) == ("completed", 9, 5)
         assert all(lead.profile for lead in s.scalars(select(Lead).where(Lead.job_id == job_id)))
-    record = sb.record()
+    record = rig.sb.record()
     assert record["max_concurrent"] == 1 and len(record["launches"]) == 5
 
 
 def test_crash_after_claim_before_launch_relaunches_once(rig, db):
-    engine, sched, sb = rig
-    with db.write() as s:
-        owner = factories.user(s)
-        job_id = factories.job(s, owner, {"Acme": 2}, batch_size=2).id
-        plan = engine.claim_next(s, utcnow(), "worker")  # the worker dies right after this commit
+    job_id = rig.job({"Acme": 2})
+    with db.write() as s:  # the worker dies right after this commit
+        plan = lifecycle.claim_next(s, holder="dead", now=utcnow(), lease_seconds=60, actor="worker")
     assert plan is not None
     with db.write() as s:  # the lease expires
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
-    reconcile(engine)
-    sched.drain(engine, _job_done(db, job_id))
-    assert len(sb.record()["launches"]) == 1
+    rig.use(launch_lease_seconds=0.5, launch_lookup_margin_seconds=0.5)
+    rig.drain(rig.done(job_id))
+    assert len(rig.sb.record()["launches"]) == 1
 
 
 def test_crash_after_launch_before_record_adopts_container(rig, db):
-    engine, sched, sb = rig
+    job_id = rig.job({"Acme": 2})
     with db.write() as s:
-        owner = factories.user(s)
-        job_id = factories.job(s, owner, {"Acme": 2}, batch_size=2).id
-        plan = engine.claim_next(s, utcnow(), "worker")
+        plan = lifecycle.claim_next(s, holder="dead", now=utcnow(), lease_seconds=60, actor="worker")
     # The launch reaches PhantomBuster, then the worker dies before recording the container.
-    engine.client.launch(
-        {"profileUrls": plan.urls}, metadata={"leadrelay_run": str(plan.run_id), "leadrelay_fence": str(plan.token)}
+    rig.engine.client.launch(
+        {"profileUrls": plan.urls}, metadata={RUN_TAG: str(plan.run_id), FENCE_TAG: str(plan.token)}
     )
     with db.write() as s:
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
-    reconcile(engine)
-    sched.drain(engine, _job_done(db, job_id))
-    record = sb.record()
-    assert len(record["launches"]) == 1, "the run was launched twice"
+    rig.drain(rig.done(job_id))
+    assert len(rig.sb.record()["launches"]) == 1, "the run was launched twice"
     with db.read() as s:
         assert s.get(Job, job_id).completed_leads == 2
 
 
 def test_stale_holder_cannot_write(rig, db):
-    engine, _sched, _sb = rig
+    rig.job({"Acme": 2})
     with db.write() as s:
-        owner = factories.user(s)
-        factories.job(s, owner, {"Acme": 2}, batch_size=2)
-        plan = engine.claim_next(s, utcnow(), "worker")
+        plan = lifecycle.claim_next(s, holder="old", now=utcnow(), lease_seconds=60, actor="worker")
     with db.write() as s:
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
         assert slot.take_over(s, holder="other", token=plan.token, ttl=60) is not None
-    engine.record_launched(plan, "999", "worker")  # the old holder's write is refused
-    with db.read() as s:
-        run = s.get(Run, plan.run_id)
-        assert run.status == "launching" and run.container_id is None
+    assert not rig.engine._record_launch(plan, "999", actor="worker")  # the old holder's write is refused
+    run = rig.run(plan.run_id)
+    assert run.status == "launching" and run.container_id is None
 
 
-def test_dropped_webhooks_end_by_polling_and_failures_are_explained(rig, db):
-    engine, sched, sb = rig
-    sb.reset(run_seconds=[0.05, 0.1], exit_codes={"87": 1.0}, seed=4)
-    with db.write() as s:
-        owner = factories.user(s)
-        job_id = factories.job(s, owner, {"Acme": 2}, batch_size=2).id
-    engine.dispatch()
-    sched.drain(engine, _job_done(db, job_id))
+def test_session_cookie_failure_is_explained_and_not_retried(rig, db):
+    rig.sb.reset(run_seconds=[0.05, 0.1], exit_codes={"87": 1.0}, seed=4, max_parallelism=10)
+    job_id = rig.job({"Acme": 2})
+    rig.engine.dispatch()
+    rig.drain(rig.done(job_id))
     with db.read() as s:
         job = s.get(Job, job_id)
         run = s.scalar(select(Run).where(Run.job_id == job_id))
@@ -149,70 +152,226 @@ def test_dropped_webhooks_end_by_polling_and_failures_are_explained(rig, db):
 
 
 def test_retryable_failure_is_retried_then_dead_lettered(rig, db):
-    engine, sched, sb = rig
-    sb.reset(run_seconds=[0.05, 0.1], agent_timeout_rate=1.0, seed=5)
-    with db.write() as s:
-        owner = factories.user(s)
-        job_id = factories.job(s, owner, {"Acme": 1}, batch_size=1).id
-        s.execute(update(Run).values(not_before=None))
-    engine.dispatch()
-    # Retries wait a backoff; make it pass at once for the test.
+    rig.sb.reset(run_seconds=[0.05, 0.1], agent_timeout_rate=1.0, seed=5, max_parallelism=10)
+    job_id = rig.job({"Acme": 1}, batch_size=1)
+    rig.engine.dispatch()
     deadline = time.monotonic() + 30
-    while not _job_done(db, job_id)():
+    while not rig.done(job_id)():
+        # Retries wait a backoff; make it pass at once for the test.
         with db.write() as s:
             s.execute(update(Run).where(Run.status == "pending").values(not_before=None))
-        sched.drain(engine, lambda: not sched.tasks or _job_done(db, job_id)(), timeout=10)
-        reconcile(engine)
+        rig.bell.drain(rig.engine, rig.reconciler, lambda: not rig.bell.tasks or rig.done(job_id)(), timeout=10)
+        rig.reconciler.run_once()
         assert time.monotonic() < deadline
     with db.read() as s:
         run = s.scalar(select(Run).where(Run.job_id == job_id))
-    assert run.status == "failed" and run.attempts == engine.settings.max_run_attempts and run.dead_reason
-    assert len(sb.record()["launches"]) == engine.settings.max_run_attempts
+    assert run.status == "failed" and run.attempts == rig.settings.max_run_attempts and run.dead_reason
+    assert len(rig.sb.record()["launches"]) == rig.settings.max_run_attempts
+
+
+def test_success_after_a_failed_attempt_keeps_no_error_message(rig, db):
+    job_id = rig.job({"Acme": 1}, batch_size=1)
+    with db.write() as s:
+        s.execute(update(Run).values(error_message="The run hit the agent's time limit", attempts=1))
+    rig.engine.dispatch()
+    rig.drain(rig.done(job_id))
+    with db.read() as s:
+        run = s.scalar(select(Run).where(Run.job_id == job_id))
+    assert run.status == "success" and run.error_message is None
 
 
 def test_run_past_sequential_queue_timeout_is_stopped_and_timed_out(rig, db):
-    engine, _sched, sb = rig
-    sb.reset(run_seconds=[30, 30], seed=6)
-    # model_copy skips validation: a one-second timeout keeps the test short.
-    engine.settings = engine.settings.model_copy(update={"sequential_queue_timeout": 1, "max_run_attempts": 1})
-    with db.write() as s:
-        owner = factories.user(s)
-        job_id = factories.job(s, owner, {"Acme": 2}, batch_size=2).id
-    engine.dispatch()
-    time.sleep(1.2)
-    actions = reconcile(engine).actions
+    rig.sb.reset(run_seconds=[30, 30], seed=6, max_parallelism=10)
+    rig.use(sequential_queue_timeout=1, max_run_attempts=1)
+    job_id = rig.job({"Acme": 2})
+    run_id = rig.engine.dispatch()
+    rig.wait(lambda: (utcnow() - rig.run(run_id).launched_at).total_seconds() > 1.1)
+    actions = rig.reconciler.run_once().actions
     assert any("timed out" in action for action in actions), actions
     with db.read() as s:
         run = s.scalar(select(Run).where(Run.job_id == job_id))
         job = s.get(Job, job_id)
+        assert slot.get(s).run_id is None
     assert run.status == "timed_out" and "within 1 second," in (run.dead_reason or "")
     assert job.status == "failed" and job.failed_leads == 2
-    calls = [c["path"] for c in sb.record()["calls"]]
-    assert any(path.endswith("agents/stop") for path in calls)
-    with db.read() as s:
-        assert slot.get(s).run_id is None
+    assert any(c["path"].endswith("agents/stop") for c in rig.sb.record()["calls"])
 
 
 def test_cancel_stops_the_run_in_flight(rig, db):
-    engine, sched, sb = rig
-    sb.reset(run_seconds=[20, 20], seed=8)
+    rig.sb.reset(run_seconds=[20, 20], seed=8, max_parallelism=10)
+    job_id = rig.job({"Acme": 2, "Beta": 2})
+    run_id = rig.engine.dispatch()
     with db.write() as s:
-        owner = factories.user(s)
-        job_id = factories.job(s, owner, {"Acme": 2, "Beta": 2}, batch_size=2).id
-    run_id = engine.dispatch()
-    with db.write() as s:
-        assert jobs.cancel_job(s, owner, job_id) == run_id
-    assert engine.stop_run(run_id)
-
-    def run_ended() -> bool:
-        with db.read() as s:
-            return s.get(Run, run_id).status not in ("phantom_launched", "webhook_received")
-
-    sched.drain(engine, run_ended, timeout=20)
+        owner = s.get(Job, job_id)
+        user = s.get(User, owner.owner_id)
+        assert jobs.cancel_job(s, user, job_id) == run_id
+    assert rig.engine.stop(run_id) == "stopped"
+    rig.drain(lambda: rig.run(run_id).status != "phantom_launched", timeout=20)
     with db.read() as s:
         runs = {r.id: r.status for r in s.scalars(select(Run).where(Run.job_id == job_id))}
         leads = set(s.scalars(select(Lead.status).where(Lead.job_id == job_id)))
         assert s.get(Job, job_id).status == "cancelled" and slot.get(s).run_id is None
     assert set(runs.values()) == {"cancelled"} and leads == {"cancelled"}
-    assert any(c["path"].endswith("agents/stop") for c in sb.record()["calls"])
-    assert len(sb.record()["launches"]) == 1
+    assert any(c["path"].endswith("agents/stop") for c in rig.sb.record()["calls"])
+    assert len(rig.sb.record()["launches"]) == 1
+
+
+# -- the holes found by attacking the running system ----------------------------------------------------
+
+
+def test_hole1_a_container_phantombuster_forgot_ends_its_run_and_frees_the_slot(rig, db):
+    rig.sb.reset(run_seconds=[30, 30], seed=9, max_parallelism=10)
+    job_id = rig.job({"Acme": 2, "Beta": 2})
+    run_id = rig.engine.dispatch()
+    lost = rig.run(run_id).container_id
+    rig.sb.reset(run_seconds=[0.05, 0.1], seed=10, max_parallelism=10)  # PhantomBuster forgets every container
+    with db.write() as s:
+        s.execute(update(Run).where(Run.id == run_id).values(next_check_at=utcnow() - timedelta(seconds=60)))
+    report = rig.reconciler.run_once()  # one pass plans the check that finds out
+    assert any("overdue" in a for a in report.actions), report.actions
+    rig.drain(lambda: rig.run(run_id).container_id != lost, timeout=10)
+    run = rig.run(run_id)
+    assert run.status in ("pending", "launching", "phantom_launched", "success")
+    assert "no longer knows the run's container" in (run.error_message or "")
+    rig.drain(rig.done(job_id))
+    with db.read() as s:
+        assert s.get(Job, job_id).completed_leads == 4
+
+
+def test_hole1_one_failing_item_never_aborts_a_reconciler_pass(rig, db, monkeypatch):
+    rig.sb.reset(run_seconds=[30, 30], seed=11, max_parallelism=10)
+    rig.use(sequential_queue_timeout=1)
+    rig.job({"Acme": 2, "Beta": 2})
+    first = rig.engine.dispatch()
+    with db.write() as s:  # the first run is past its timeout and an admin released the slot by hand
+        s.execute(update(Run).where(Run.id == first).values(launched_at=utcnow() - timedelta(seconds=10)))
+        lifecycle.force_release(s, utcnow())
+
+    def broken(run_id: int) -> str:
+        raise RuntimeError("a bug in one item")
+
+    monkeypatch.setattr(rig.engine, "time_out", broken)
+    rig.bell.rung.clear()
+    with pytest.raises(ExceptionGroup) as raised:
+        rig.reconciler.run_once()
+    assert "a bug in one item" in str(raised.value.exceptions[0])
+    assert ("dispatch", ()) in rig.bell.rung, "the rest of the pass (an idle slot with runs queued) was not handled"
+    with db.read() as s:
+        assert s.get(Heartbeat, "worker") is not None
+
+
+def test_hole2_a_timeout_never_stops_another_container(rig, db):
+    rig.sb.reset(run_seconds=[30, 30], seed=12, max_parallelism=10)
+    rig.use(sequential_queue_timeout=1, max_run_attempts=1)
+    job_id = rig.job({"Acme": 2})
+    run_id = rig.engine.dispatch()
+    other = rig.engine.client.launch(
+        {"profileUrls": ["https://www.linkedin.com/in/someone-else"]}, metadata={}, max_instance_count=5
+    )
+    rig.wait(lambda: (utcnow() - rig.run(run_id).launched_at).total_seconds() > 1.1)
+    for _ in range(3):  # several passes: none may stop what runs on the agent
+        rig.reconciler.run_once()
+    assert not any(c["path"].endswith("agents/stop") for c in rig.sb.record()["calls"])
+    assert rig.engine.client.fetch_container(other).status == "running"
+    with db.read() as s:
+        assert s.get(Job, job_id).status == "failed" and slot.get(s).run_id is None
+
+
+def test_hole3_one_pending_check_whatever_the_webhooks_and_passes(rig, db):
+    rig.sb.reset(run_seconds=[3, 3], seed=13, max_parallelism=10, webhook_drop_rate=1.0)
+    rig.use(expected_run_seconds=6.0)  # while it runs, a check every 3 s
+    rig.bell.max_delay = 10.0  # real delays: this test counts PhantomBuster calls over time
+    job_id = rig.job({"Acme": 2})
+    run_id = rig.engine.dispatch()
+    container = rig.run(run_id).container_id
+    for n in range(20):  # twenty different (forged or repeated) deliveries while PhantomBuster runs it
+        _deliver(rig, container, exitCode=0, exitMessage="finished", runDuration=n)
+        while rig.bell.run_next(rig.engine, rig.reconciler):
+            pass
+        rig.reconciler.run_once()
+        current = rig.run(run_id).check_ticket
+        assert sum(1 for t in rig.bell.tasks if t[2] == "check" and t[3] == (run_id, current)) == 1
+        time.sleep(0.1)  # webhooks arriving over two seconds, not a wait for a condition
+    rig.drain(rig.done(job_id), timeout=20)
+    # The checks that ran: a few for a 3-second run, whatever rang for it (not one per webhook or pass).
+    assert rig.fetches(container) <= 6, rig.fetches(container)
+
+
+def test_hole3_a_stale_ticket_asks_phantombuster_nothing(rig, db):
+    rig.sb.reset(run_seconds=[30, 30], seed=14, max_parallelism=10)
+    rig.job({"Acme": 2})
+    run_id = rig.engine.dispatch()
+    run = rig.run(run_id)
+    before = rig.fetches(run.container_id)
+    assert rig.engine.check(run_id, run.check_ticket - 1) == "superseded"
+    assert rig.fetches(run.container_id) == before
+
+
+def test_hole4_a_launch_processed_late_is_adopted_not_launched_twice(rig, db):
+    # The sandbox holds the launch request 3 s before processing it; the client gives up after 1 s.
+    rig.sb.reset(
+        run_seconds=[0.2, 0.3], seed=15, max_parallelism=10, hang_seconds=3, hang_endpoints=["agents/launch"],
+        hang_count=1, hang_mode="before",
+    )  # fmt: skip
+    rig.engine.client = rig.sb.client(timeout=1.0, sleep=lambda _: None)
+    rig.use(launch_lease_seconds=1.0, launch_lookup_margin_seconds=6.0)
+    job_id = rig.job({"Acme": 2})
+    run_id = rig.engine.dispatch()
+    assert rig.run(run_id).launch_unanswered_at is not None
+    rig.drain(rig.done(job_id), timeout=30)
+    assert len(rig.sb.record()["launches"]) == 1, "the late launch was launched a second time"
+    with db.read() as s:
+        assert s.get(Job, job_id).completed_leads == 2
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+        details = [(e.action, e.actor, e.details) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        assert actions.count("run_adopted") == 1, details
+
+
+def test_hole4_an_orphan_of_a_queued_run_is_adopted_and_one_of_an_ended_run_stopped(rig, db):
+    rig.sb.reset(run_seconds=[30, 30], seed=16, max_parallelism=10)
+    job_id = rig.job({"Acme": 2, "Beta": 2})
+    with db.read() as s:
+        first, second = s.scalars(select(Run.id).where(Run.job_id == job_id).order_by(Run.seq))
+    # A container for the queued second run that no run holds (a launch whose answer was lost long ago).
+    orphan = rig.engine.client.launch(
+        {"profileUrls": ["https://www.linkedin.com/in/x"]}, metadata={RUN_TAG: str(second)}
+    )
+    assert "adopted container" in " ".join(rig.engine.scan_orphans())
+    assert rig.run(second).container_id == orphan and rig.run(second).status == "phantom_launched"
+    with db.write() as s:  # that run ends by hand; its container keeps running
+        s.execute(update(Run).where(Run.id == second).values(status="success", container_id=None))
+        lifecycle.force_release(s, utcnow())
+    stopped = rig.engine.scan_orphans()
+    assert any("stopped container" in line for line in stopped), stopped
+    assert rig.engine.client.fetch_container(orphan).status == "finished"
+    assert rig.run(first).status == "pending"
+
+
+def test_hole5_a_webhook_for_a_running_container_changes_nothing_visible(rig, db):
+    rig.sb.reset(run_seconds=[2, 2], seed=17, max_parallelism=10, webhook_drop_rate=1.0)
+    job_id = rig.job({"Acme": 2})
+    run_id = rig.engine.dispatch()
+    container = rig.run(run_id).container_id
+    # A forged "failed" delivery first, while PhantomBuster still runs the container.
+    _deliver(rig, container, exitCode=1, exitMessage="killed", resultObject="forged")
+    while rig.bell.run_next(rig.engine, rig.reconciler):
+        pass
+    run = rig.run(run_id)
+    assert run.status == "phantom_launched" and run.webhook_received_at is None and run.webhook_payload is None
+    _deliver(rig, container, exitCode=0, exitMessage="finished", resultObject="genuine")
+    rig.drain(rig.done(job_id))
+    run = rig.run(run_id)
+    assert run.status == "success" and run.webhook_payload["resultObject"] == "genuine"
+    with db.read() as s:
+        outcomes = {row.payload["resultObject"]: row.outcome for row in s.scalars(select(WebhookDelivery))}
+    assert outcomes == {"forged": "disagreed", "genuine": "confirmed"}
+
+
+def test_hole7_a_result_object_of_any_kind_is_trimmed_everywhere(rig, db):
+    big = [{"linkedinProfileUrl": f"https://linkedin.com/in/p{n}", "bio": "x" * 200} for n in range(10_000)]
+    payload = webhooks.parse_payload(__import__("json").dumps({"containerId": "123", "resultObject": big}).encode())
+    assert len(payload.body["resultObject"]) < webhooks.MAX_RESULT_CHARS + 100
+    payload = webhooks.parse_payload(
+        __import__("json").dumps({"containerId": "124", "resultObject": {"rows": big}}).encode()
+    )
+    assert len(payload.body["resultObject"]) < webhooks.MAX_RESULT_CHARS + 100

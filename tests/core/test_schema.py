@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from core import slot
+from core.lifecycle import slot
 from core.models import Base
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,15 +14,25 @@ from streamlit.testing.v1 import AppTest
 from core import auth
 from core.db import Database
 from core.models import User
+from tests.support.doorbell import QueueDoorbell
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 
 
+def rendered(markdown: str) -> str:
+    """What a Markdown element shows: the backslash escapes the pages put before user text's punctuation removed."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 @dataclass
 class Rings:
-    """The worker tasks the pages asked for, instead of a real queue."""
+    """The doorbell rings the pages asked for, instead of a real queue."""
 
-    calls: list[tuple[object, ...]] = field(default_factory=list)
+    bell: QueueDoorbell = field(default_factory=QueueDoorbell)
+
+    @property
+    def calls(self) -> list[tuple[object, ...]]:
+        return [(name, *args) for name, args in self.bell.rung]
 
 
 @pytest.fixture
@@ -59,10 +70,10 @@ def entry_script_always(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def rings(monkeypatch: pytest.MonkeyPatch, app_db: Database) -> Rings:
-    import worker
+    import pages.common
 
     recorded = Rings()
-    monkeypatch.setattr(worker, "ring", lambda task="dispatch", *args: recorded.calls.append((task, *args)) or True)
+    monkeypatch.setattr(pages.common, "HueyDoorbell", lambda huey: recorded.bell)
     return recorded
 
 

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import auth, health, heartbeat, retention
 from core.models import AuditEvent, Job, Run, User, utcnow
+from tests.pages.conftest import rendered
 from tests.support import factories
 
 PAGE = "pages/admin.py"
@@ -35,7 +36,7 @@ def test_analyst_cannot_open_admin(open_app, app_db):
     with app_db.write() as s:
         direct.session_state["auth_token"] = auth.start_session(s, ana, ttl_hours=1)
     direct.run()
-    assert [e.value for e in direct.error] == ["Only an admin can open this page."]
+    assert [rendered(e.value) for e in direct.error] == ["Only an admin can open this page."]
     assert not direct.get("table") and not direct.metric
 
 
@@ -44,7 +45,7 @@ def test_health_shows_heartbeat_and_unreachable_services(open_app, app_db):
         root = factories.user(s, "root", "admin")
         heartbeat.beat(s, "worker", now=utcnow() - timedelta(seconds=3))
     at = open_app(root, PAGE)
-    got = {m.label: (m.value, m.proto.delta) for m in at.metric}
+    got = {m.label: (rendered(m.value), m.proto.delta) for m in at.metric}
     assert got["Worker heartbeat"] == ("3 s ago", "alive")
     assert got["Last webhook received"][0] == "—"
     assert got["Queue server"][0] == "unreachable"  # nothing listens on the test's REDIS_URL
@@ -59,8 +60,8 @@ def test_create_disable_and_change_role_are_audited(open_app, app_db):
     at.text_input(key="new_user_password").input("kari-password")
     at.selectbox(key="new_user_role").set_value("analyst")
     at.button(key="FormSubmitter:create_user-Create user").click().run()
-    assert not at.error, [e.value for e in at.error]
-    assert "kari" in list(at.table[0].value["name"])
+    assert not at.error, [rendered(e.value) for e in at.error]
+    assert "kari" in [rendered(n) for n in at.table[0].value["name"]]
     with app_db.read() as s:
         kari = s.scalar(select(User).where(User.name == "kari"))
         assert auth.authenticate(s, "kari", "kari-password", sleep=False).id == kari.id
@@ -81,7 +82,7 @@ def test_admin_cannot_lock_themself_out(open_app, app_db):
     at = open_app(root, PAGE)
     at.selectbox(key="admin_user").set_value(root.id).run()
     at.button(key="toggle_user").click().run()
-    assert any("cannot disable your own account" in e.value for e in at.error)
+    assert any("cannot disable your own account" in rendered(e.value) for e in at.error)
 
 
 def test_dead_letter_retry(open_app, app_db, rings):
@@ -93,7 +94,7 @@ def test_dead_letter_retry(open_app, app_db, rings):
         )
         run_id = s.scalar(select(Run.id))
     at = open_app(root, PAGE)
-    assert any("The LinkedIn session cookie expired." in m.value for m in at.markdown)
+    assert any("The LinkedIn session cookie expired." in rendered(m.value) for m in at.markdown)
     at.button(key=f"retry_run_{run_id}").click().run()
     assert ("dispatch",) in rings.calls
     with app_db.read() as s:
@@ -109,7 +110,7 @@ def test_retention_tab_says_what_was_removed(open_app, app_db):
             update(Job).where(Job.id == old.id).values(status="completed", finished_at=utcnow() - timedelta(days=9))
         )
     at = open_app(root, PAGE)
-    assert any(c.value == "Nothing has been removed yet." for c in at.caption)
+    assert any(rendered(c.value) == "Nothing has been removed yet." for c in at.caption)
     with app_db.write() as s:
         retention.clean_up(s, 7, 30)
     at.run()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from core import exports, views
+from core import exports, read_models
 from core.errors import NotFound
 from core.models import Job, Lead
+from tests.pages.conftest import rendered
 from tests.support import factories
 
 PAGE = "pages/history.py"
@@ -65,7 +66,7 @@ def test_search_and_status_filters(open_app, app_db):
     at.multiselect(key="hist_status").set_value(["completed"]).run()
     assert listed_ids(at) == [beta.id]
     at.text_input(key="hist_search").input("nothing-like-this").run()
-    assert any(c.value == "No job matches." for c in at.caption)
+    assert any(rendered(c.value) == "No job matches." for c in at.caption)
 
 
 def test_pages_by_keyset(open_app, app_db):
@@ -86,7 +87,7 @@ def test_job_detail_downloads_and_retry_failed_leads(open_app, app_db, rings):
         job = factories.job(s, ana, {"Acme": 3, "Beta": 2}, batch_size=2, file_name="leads.xlsx")
         fail_leads(s, job, 2)
     at = open_job(open_app(ana, PAGE), job.id)
-    assert any(f"#{job.id} · leads.xlsx" in m.value for m in at.markdown)
+    assert any(f"#{job.id} · leads.xlsx" in rendered(m.value) for m in at.markdown)
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Enriched (.xlsx)", "Enriched (.csv)", "Failed rows only (.xlsx)", "Validation report (.csv)"]
     leads = at.dataframe[1].value
@@ -107,16 +108,16 @@ def test_a_guessed_job_id_shows_nothing(open_app, app_db):
         theirs = factories.job(s, ole, {"Secret AS": 2}, file_name="secret.xlsx")
         fail_leads(s, theirs, 1)
     at = open_job(open_app(ana, PAGE), theirs.id)
-    assert [e.value for e in at.error] == [f"No job #{theirs.id} is visible to you."]
+    assert [rendered(e.value) for e in at.error] == [f"No job #{theirs.id} is visible to you."]
     assert not at.get("download_button")
     assert not [b for b in at.button if b.key == f"retry_{theirs.id}"]
-    assert not any("secret" in m.value.lower() for m in at.markdown)
+    assert not any("secret" in rendered(m.value).lower() for m in at.markdown)
     # The same holds below the page: downloads, report and actions refuse a job that is not yours.
     with app_db.write() as s:
         for call in (
             lambda: exports.job_export(s, ana, theirs.id, "xlsx"),
-            lambda: views.validation_report(s, ana, theirs.id),
-            lambda: views.job_detail(s, ana, theirs.id),
+            lambda: read_models.validation_report(s, ana, theirs.id),
+            lambda: read_models.job_detail(s, ana, theirs.id),
         ):
             try:
                 call()
@@ -134,4 +135,4 @@ def test_trends_render_for_both_windows(open_app, app_db):
     assert not at.exception
     at.segmented_control(key="hist_days").set_value(30).run()
     assert not at.exception
-    assert any(m.value == "**Failed leads by reason**" for m in at.markdown)
+    assert any(rendered(m.value) == "**Failed leads by reason**" for m in at.markdown)

@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 
 from core import auth, users
 from core.models import AuditEvent, AuthSession, User
+from pages import sso
+from tests.pages.conftest import rendered
 from tests.support import factories
 
 
@@ -27,8 +29,8 @@ def test_wrong_password_and_unknown_user_look_the_same(open_app, app_db, monkeyp
     with app_db.write() as s:
         factories.user(s, "ana")
     at = open_app(None)
-    wrong = [e.value for e in _sign_in(at, "ana", "wrong-password").error]
-    unknown = [e.value for e in _sign_in(at, "nobody", "wrong-password").error]
+    wrong = [rendered(e.value) for e in _sign_in(at, "ana", "wrong-password").error]
+    unknown = [rendered(e.value) for e in _sign_in(at, "nobody", "wrong-password").error]
     assert wrong == unknown == ["Wrong user name or password."]
     assert "auth_token" not in at.session_state
 
@@ -39,7 +41,7 @@ def test_sign_in_sets_the_cookie_and_sign_out_ends_the_session(open_app, app_db)
     at = open_app(None)
     at = _sign_in(at, "ana", "password-123")
     assert not at.exception
-    assert any("Signed in as **ana**" in m.value for m in at.sidebar.markdown)
+    assert any("Signed in as **ana**" in rendered(m.value) for m in at.sidebar.markdown)
     # The cookie that makes the sign-in survive a reload is written by a tiny script on the page.
     assert any("leadrelay_session=" in h.proto.body for h in at.html)
     token = at.session_state["auth_token"]
@@ -57,7 +59,7 @@ def test_expired_session_goes_back_to_sign_in(open_app, app_db):
     with app_db.write() as s:
         ana = factories.user(s, "ana")
     at = open_app(ana)
-    assert any("Signed in as" in m.value for m in at.sidebar.markdown)
+    assert any("Signed in as" in rendered(m.value) for m in at.sidebar.markdown)
     with app_db.write() as s:
         users.set_disabled(s, factories.user(s, "root", "admin"), ana.id, True)
     at.run()
@@ -69,14 +71,14 @@ def test_single_sign_on_maps_to_a_local_analyst(open_app, app_db, monkeypatch, t
     monkeypatch.setenv("OIDC_CLIENT_SECRET", "client-secret")
     monkeypatch.setenv("OIDC_SERVER_METADATA_URL", "https://idp.example.com/.well-known/openid-configuration")
     monkeypatch.setenv("OIDC_COOKIE_SECRET", "a-long-random-cookie-secret")
-    monkeypatch.setattr(users, "authlib_installed", lambda: True)
+    monkeypatch.setattr(sso, "authlib_installed", lambda: True)
     at = open_app(None)
     assert any(b.label == "Sign in with single sign-on" for b in at.button)
     secrets = (tmp_path / ".streamlit" / "secrets.toml").read_text()
     assert "[auth]" in secrets and 'client_id = "leadrelay"' in secrets
     at.user = {"is_logged_in": True, "email": "kari@example.com", "name": "Kari"}
     at.run()
-    assert any("Signed in as **kari@example.com** · analyst" in m.value for m in at.sidebar.markdown)
+    assert any("Signed in as **kari@example.com** · analyst" in rendered(m.value) for m in at.sidebar.markdown)
     at.run()
     with app_db.read() as s:
         assert s.scalar(select(func.count()).select_from(User)) == 1

@@ -1,4 +1,4 @@
-"""The PhantomBuster slot lease: one row, a fencing token bumped on every change, and an expiry."""
+"""The PhantomBuster slot lease: one row, a fencing token bumped on every change, and an expiry (used by lifecycle)."""
 
 from __future__ import annotations
 
@@ -36,17 +36,26 @@ def _token(session: Session) -> int:
     return int(session.scalar(select(Slot.token).where(Slot.id == SLOT_ID)) or 0)
 
 
-def acquire(session: Session, *, holder: str, run_id: int, ttl: float, now: datetime | None = None) -> Lease | None:
-    """Take the free slot for `run_id`; None when it is held, paused or blocked."""
+def acquire(
+    session: Session,
+    *,
+    holder: str,
+    run_id: int,
+    ttl: float,
+    now: datetime | None = None,
+    even_if_paused: bool = False,
+) -> Lease | None:
+    """Take the free slot for `run_id`; None when it is held, or paused or blocked (unless `even_if_paused`).
+
+    `even_if_paused` is for adopting a container PhantomBuster already runs: a pause stops new launches, not runs.
+    """
     now = now or utcnow()
+    conditions = [Slot.id == SLOT_ID, Slot.run_id.is_(None)]
+    if not even_if_paused:
+        conditions += [Slot.paused.is_(False), (Slot.blocked_until.is_(None)) | (Slot.blocked_until <= now)]
     result = session.execute(
         update(Slot)
-        .where(
-            Slot.id == SLOT_ID,
-            Slot.run_id.is_(None),
-            Slot.paused.is_(False),
-            (Slot.blocked_until.is_(None)) | (Slot.blocked_until <= now),
-        )
+        .where(*conditions)
         .values(
             token=Slot.token + 1,
             holder=holder,

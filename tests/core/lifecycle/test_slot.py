@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from core import slot
 from core.errors import LeaseLost
+from core.lifecycle import slot
 from core.models import utcnow
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from core import jobs, status
+from core.errors import PermissionDenied
 from core.leadfile import ImportPreview, Problem, report_csv
 from core.models import (
     ACTIVE_JOB_STATUSES,
@@ -95,6 +96,11 @@ def finished_since(session: Session, user: User, since_id: int, since: datetime)
     return list(session.scalars(stmt))
 
 
+def like_literal(text: str) -> str:
+    """`text` for a LIKE pattern that matches it literally (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryFilter:
     """What the History page narrows the list by."""
@@ -133,10 +139,13 @@ def history(
         stmt = stmt.where(Job.owner_id == flt.owner_id)
     term = flt.search.strip()
     if term:
-        like = f"%{term.lower()}%"
-        conditions = [Job.file_name.ilike(like), Job.companies.ilike(like)]
-        if term.lstrip("#").isdigit():
-            conditions.append(Job.id == int(term.lstrip("#")))
+        # Literal and case-insensitive in every script: both sides are case-folded in Python, because SQLite's
+        # LIKE folds ASCII only; % and _ typed by the analyst are escaped, so they match themselves.
+        like = "%" + like_literal(term.casefold()) + "%"
+        conditions = [Job.search_text.like(like, escape="\\")]
+        digits = term.lstrip("#")
+        if digits.isascii() and digits.isdigit() and int(digits) <= jobs.MAX_ID:
+            conditions.append(Job.id == int(digits))
         stmt = stmt.where(or_(*conditions))
     rows = list(session.scalars(stmt))
     owner_ids = {job.owner_id for job in rows}
@@ -237,3 +246,32 @@ def slot_lane(session: Session, user: User, now: datetime | None = None) -> stat
     if run is not None and run.owner_id == user.id:
         return view
     return replace(view, run_id=None, job_id=None, company=None, container_id=None, reason="another analyst's run")
+
+
+def dead_runs(session: Session, user: User, limit: int = 200) -> list[Run]:
+    """Runs that used up their attempts (the dead-letter list), newest first; admins only."""
+    _require_admin(user)
+    stmt = (
+        select(Run)
+        .where(Run.status.in_((RunStatus.FAILED, RunStatus.TIMED_OUT)), Run.dead_reason.is_not(None))
+        .order_by(Run.ended_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def retention_events(session: Session, user: User, limit: int = 20) -> list[AuditEvent]:
+    """The newest retention clean-ups (what the periodic task removed), newest first; admins only."""
+    _require_admin(user)
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.job_id.is_(None), AuditEvent.action == "retention_clean_up")
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def _require_admin(user: User) -> None:
+    if user.role != Role.ADMIN:
+        raise PermissionDenied("Only an admin can see this.")

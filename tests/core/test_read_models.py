@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from core import analytics, auth, health, slot, users, views
+from core import analytics, auth, health, read_models, users
 from core.config import load_settings
-from core.errors import ConfigError, InvalidInput, PermissionDenied
+from core.errors import InvalidInput, PermissionDenied
+from core.lifecycle import slot
 from core.models import Job, Lead, Run, utcnow
 from tests.support import factories
 
@@ -72,26 +73,6 @@ def test_single_sign_on_finds_or_creates_an_analyst(db):
             users.sso_user(s, "ole@example.com", None)
 
 
-def test_oidc_secrets_are_written_from_settings(tmp_path, settings):
-    assert users.oidc_secrets_toml(settings) is None
-    sso = load_settings(
-        oidc_client_id="lr",
-        oidc_client_secret='se"cret',
-        oidc_server_metadata_url="https://idp.example.com/.well-known/openid-configuration",
-        oidc_cookie_secret="x" * 32,
-    )
-    path = tmp_path / ".streamlit" / "secrets.toml"
-    assert users.write_streamlit_secrets(sso, path)
-    text = path.read_text()
-    assert 'client_secret = "se\\"cret"' in text and 'redirect_uri = "http://127.0.0.1:8501/oauth2callback"' in text
-    assert not users.write_streamlit_secrets(sso, path)
-    path.write_text("[auth]\nmine = true\n")
-    with pytest.raises(ConfigError):
-        users.write_streamlit_secrets(sso, path)
-    with pytest.raises(ConfigError):
-        users.oidc_secrets_toml(load_settings(**{**sso.model_dump(), "oidc_cookie_secret": None}))
-
-
 def test_failed_sign_ins_are_slowed_the_same_for_unknown_names():
     delays = [auth.failure_delay("ghost-user") for _ in range(6)]
     assert delays == [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]
@@ -130,7 +111,7 @@ def test_report_issues_are_stored_capped_and_downloadable(db):
         from core import job_store
 
         job = job_store.create_job(s, owner=ana, preview=preview, batch_size=5)
-        name, data = views.validation_report(s, ana, job.id)
+        name, data = read_models.validation_report(s, ana, job.id)
     assert len(job.report["issues"]) == 1000 and job.report["issues_truncated"]
     lines = data.decode("utf-8-sig").splitlines()
     assert lines[0] == "row,column,reason,kind" and lines[1] == "1,LinkedIn,dup,duplicate"
@@ -141,13 +122,13 @@ def test_active_job_for_file_and_slot_lane(db):
     with db.write() as s:
         ana, ole = factories.user(s, "ana"), factories.user(s, "ole")
         job = factories.job(s, ana, {"Acme": 2, "Beta": 2}, batch_size=2)
-        found = views.active_job_for_file(s, ana, job.content_hash)
+        found = read_models.active_job_for_file(s, ana, job.content_hash)
         assert (found.job_id, found.company) == (job.id, "Acme")
-        assert views.active_job_for_file(s, ole, job.content_hash) is None
+        assert read_models.active_job_for_file(s, ole, job.content_hash) is None
         second = s.scalar(select(Run.id).where(Run.job_id == job.id, Run.seq == 2))
         s.execute(update(Run).where(Run.id == second).values(status="phantom_launched", launch_requested_at=utcnow()))
-        assert views.active_job_for_file(s, ana, job.content_hash).company == "Beta"
+        assert read_models.active_job_for_file(s, ana, job.content_hash).company == "Beta"
         slot.acquire(s, holder="w", run_id=second, ttl=60)
-        assert views.slot_lane(s, ana).company == "Beta"
-        hidden = views.slot_lane(s, ole)
+        assert read_models.slot_lane(s, ana).company == "Beta"
+        hidden = read_models.slot_lane(s, ole)
         assert (hidden.state, hidden.company, hidden.job_id, hidden.container_id) == ("running", None, None, None)

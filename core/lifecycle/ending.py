@@ -1,0 +1,160 @@
+"""The end of a run: its confirmed container applied to the run and its leads, the slot handed to the next run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import audit, failures, jobs, outcomes
+from core.lifecycle import inbox
+from core.lifecycle import slot as slots
+from core.lifecycle.launching import LaunchPlan, claim_next
+from core.models import IN_FLIGHT_RUN_STATUSES, Job, JobStatus, Lead, LeadStatus, Run, RunStatus
+from core.phantombuster import Container
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What ending a run did: its status, lead counts, a retry's delay, and the next run now holding the slot."""
+
+    status: str
+    enriched: int
+    failed: int
+    retry_in: float | None
+    next_plan: LaunchPlan | None
+    freed_slot: bool
+
+
+def _apply_leads(session: Session, outcome: outcomes.Outcome, now: datetime) -> None:
+    for lead_id, profile in outcome.enriched.items():
+        session.execute(
+            update(Lead)
+            .where(Lead.id == lead_id)
+            .values(status=LeadStatus.SUCCESS, profile=profile, error=None, enriched_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    by_reason: dict[str, list[int]] = {}
+    for lead_id, reason in outcome.failed.items():
+        by_reason.setdefault(reason, []).append(lead_id)
+    if outcome.cancelled:
+        by_reason.setdefault(failures.CANCELLED, []).extend(outcome.cancelled)
+    for reason, ids in by_reason.items():
+        status = LeadStatus.CANCELLED if reason == failures.CANCELLED else LeadStatus.FAILED
+        session.execute(
+            update(Lead)
+            .where(Lead.id.in_(ids))
+            .values(status=status, error=reason)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def finish(
+    session: Session,
+    run_id: int,
+    container: Container,
+    profiles: list[dict[str, Any]] | None,
+    *,
+    now: datetime,
+    max_attempts: int,
+    holder: str,
+    lease_seconds: float,
+    actor: str,
+    forced: failures.Failure | None = None,
+) -> Finished | None:
+    """Apply an ended container to its run; None when the run no longer holds that container (someone was first)."""
+    run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
+    if run is None or run.status not in IN_FLIGHT_RUN_STATUSES or run.container_id != container.id:
+        return None
+    job = session.get(Job, run.job_id, populate_existing=True)
+    assert job is not None
+    pending = [
+        outcomes.PendingLead(lead_id, url)
+        for lead_id, url in session.execute(
+            select(Lead.id, Lead.linkedin_url).where(Lead.run_id == run.id, Lead.status == LeadStatus.PENDING)
+        )
+    ]
+    outcome = outcomes.decide(
+        container,
+        profiles,
+        pending,
+        attempts=run.attempts,
+        max_attempts=max_attempts,
+        job_cancelled=job.status == JobStatus.CANCELLED,
+        forced=forced,
+    )
+    _apply_leads(session, outcome, now)
+
+    delivery = inbox.settle(session, container, now)
+    if delivery is not None:
+        run.webhook_payload = delivery.payload
+        run.webhook_received_at = delivery.received_at
+    run.exit_code = container.exit_code
+    run.exit_message = container.end_type or container.status
+    run.ended_at = container.ended_at or now
+    run.next_check_at = None
+    run.updated_at = now
+    failure = outcome.failure
+    if outcome.status == RunStatus.SUCCESS:
+        run.error_message = None  # an earlier attempt's error no longer describes this run
+    elif outcome.retry:
+        run.error_message = failure.message if failure else None
+        run.not_before = now + timedelta(seconds=outcome.retry_in_seconds or 0.0)
+    elif failure is not None and outcome.status != RunStatus.CANCELLED:
+        run.dead_reason = run.error_message = failure.message
+        job.error_code, job.error_message, job.error_at = failure.code, failure.message, now
+
+    audit.record(
+        session,
+        actor,
+        "run_retry_scheduled" if outcome.retry else f"run_{outcome.status}",
+        job_id=run.job_id,
+        run_id=run.id,
+        at=now,
+        phantom_container_id=container.id,
+        container_status=container.status,
+        exit_code=container.exit_code,
+        end_type=container.end_type,
+        enriched=len(outcome.enriched),
+        failed=len(outcome.failed),
+        attempt=run.attempts,
+        reason=failure.message if failure else None,
+        webhook_received_at=delivery.received_at.isoformat() if delivery else None,
+        webhook_payload=delivery.payload if delivery else None,
+    )
+    # Containers launched up to this fence are settled: one that turns up later is a past attempt, never adopted.
+    run.settled_fence = max(run.settled_fence or 0, run.fence or 0) or None
+    if outcome.retry:
+        run.container_id = None
+    run.fence = None
+    run.status = outcome.status
+    jobs.refresh_progress(session, run.job_id, now)
+
+    slot = slots.get(session)
+    next_plan, freed = None, False
+    if slot.run_id == run_id:
+        slots.release(session, slot.token, now=now)
+        freed = True
+        next_plan = claim_next(session, holder=holder, now=now, lease_seconds=lease_seconds, actor="worker")
+        audit.record(
+            session,
+            actor,
+            "slot_handed_over",
+            job_id=run.job_id,
+            run_id=run_id,
+            at=now,
+            phantom_container_id=container.id,
+            next_job_queued=next_plan is not None,
+            next_run_id=next_plan.run_id if next_plan else None,
+        )
+    return Finished(
+        status=outcome.status,
+        enriched=len(outcome.enriched),
+        failed=len(outcome.failed),
+        retry_in=outcome.retry_in_seconds if outcome.retry else None,
+        next_plan=next_plan,
+        freed_slot=freed,
+    )

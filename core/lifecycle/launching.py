@@ -1,0 +1,284 @@
+"""Launch steps of a run's life: claim the slot, record the container, wait on an unanswered launch, put back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core import audit, failures, jobs, queue
+from core.lifecycle import checks, inbox
+from core.lifecycle import slot as slots
+from core.models import Job, Lead, LeadStatus, Run, RunStatus
+from core.phantombuster import Container
+
+PHANTOMBUSTER_HOLDER = "phantombuster"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchPlan:
+    """A run holding the slot under a fencing token, about to be (or being) launched."""
+
+    run_id: int
+    job_id: int
+    token: int
+    urls: list[str]
+    company: str
+    attempt: int
+
+
+def _plan(session: Session, run: Run, token: int) -> LaunchPlan:
+    urls = list(session.scalars(select(Lead.linkedin_url).where(Lead.run_id == run.id).order_by(Lead.id)))
+    return LaunchPlan(run.id, run.job_id, token, urls, run.company, run.attempts)
+
+
+def _run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
+    if run is None:
+        raise LookupError(f"run {run_id} does not exist")
+    return run
+
+
+def claim_next(session: Session, *, holder: str, now: datetime, lease_seconds: float, actor: str) -> LaunchPlan | None:
+    """Take the free slot for the next queued run and mark it `launching` (committed before agents/launch)."""
+    slot = slots.get(session)
+    if slot.run_id is not None or slot.paused or (slot.blocked_until is not None and slot.blocked_until > now):
+        return None
+    run_id = queue.next_run_id(session, now)
+    if run_id is None:
+        return None
+    lease = slots.acquire(session, holder=holder, run_id=run_id, ttl=lease_seconds, now=now)
+    if lease is None:
+        return None
+    run = _run(session, run_id)
+    run.status = RunStatus.LAUNCHING
+    run.fence = lease.token
+    run.attempts += 1
+    run.launch_requested_at = now
+    run.launch_unanswered_at = None
+    run.not_before = None
+    run.updated_at = now
+    jobs.mark_started(session, run.job_id, now)
+    session.execute(
+        update(Job)
+        .where(Job.id == run.job_id)
+        .values(current_batch=run.seq, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    plan = _plan(session, run, lease.token)
+    audit.record(
+        session,
+        actor,
+        "run_launching",
+        job_id=run.job_id,
+        run_id=run.id,
+        at=now,
+        fence=lease.token,
+        attempt=run.attempts,
+        company=run.company,
+        leads=len(plan.urls),
+        queue_position=1,
+    )
+    return plan
+
+
+def current_plan(
+    session: Session, run_id: int, *, now: datetime, ttl: float, take_over_as: str | None = None
+) -> LaunchPlan | None:
+    """The plan of a `launching` run the slot holds, for a later step (a lookup, or a recovery after a crash).
+
+    With `take_over_as`, an expired lease is taken over first (its holder is presumed dead) and the new token used.
+    """
+    slot = slots.get(session)
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None or run.status != RunStatus.LAUNCHING or slot.run_id != run_id:
+        return None
+    token = slot.token
+    if take_over_as is not None:
+        lease = slots.take_over(session, holder=take_over_as, token=token, ttl=ttl, now=now)
+        if lease is None:
+            return None
+        audit.record(
+            session,
+            "reconciler",
+            "lease_taken_over",
+            job_id=run.job_id,
+            run_id=run.id,
+            old_fence=token,
+            fence=lease.token,
+        )
+        token = lease.token
+        run.fence = token
+    return _plan(session, run, token)
+
+
+def mark_launched(
+    session: Session,
+    plan: LaunchPlan,
+    container_id: str,
+    *,
+    now: datetime,
+    actor: str,
+    hold_seconds: float,
+    first_check_in: float,
+    adopted: bool = False,
+    launched_at: datetime | None = None,
+) -> tuple[int, float]:
+    """Record the container PhantomBuster runs for the plan (fenced); returns the first check's (ticket, delay)."""
+    slots.fence(session, plan.token, holder=PHANTOMBUSTER_HOLDER, expires_at=now + timedelta(seconds=hold_seconds))
+    run = _run(session, plan.run_id)
+    run.status = RunStatus.PHANTOM_LAUNCHED
+    run.container_id = container_id
+    run.launched_at = launched_at or now
+    run.launch_unanswered_at = None
+    run.fence = plan.token
+    audit.record(
+        session,
+        actor,
+        "run_adopted" if adopted else "phantom_launched",
+        job_id=plan.job_id,
+        run_id=plan.run_id,
+        at=now,
+        phantom_container_id=container_id,
+        fence=plan.token,
+        attempt=plan.attempt,
+        company=plan.company,
+    )
+    # A webhook that arrived before this was recorded gets its check at once.
+    delay = 0.0 if inbox.has_delivery(session, container_id) else first_check_in
+    return checks.schedule_check(session, run, delay, now), delay
+
+
+def mark_unanswered(
+    session: Session, plan: LaunchPlan, *, now: datetime, look_up_until: datetime, first_look_in: float
+) -> int:
+    """agents/launch got no answer: keep the slot until `look_up_until` while PhantomBuster is asked; returns a ticket."""
+    slots.fence(session, plan.token, expires_at=look_up_until)
+    run = _run(session, plan.run_id)
+    run.launch_unanswered_at = now
+    audit.record(
+        session,
+        "worker",
+        "launch_unanswered",
+        job_id=plan.job_id,
+        run_id=plan.run_id,
+        at=now,
+        fence=plan.token,
+        look_up_until=look_up_until.isoformat(),
+    )
+    return checks.schedule_check(session, run, first_look_in, now)
+
+
+def put_back(
+    session: Session,
+    run_id: int,
+    *,
+    token: int | None,
+    reason: str,
+    count_attempt: bool,
+    now: datetime,
+    actor: str,
+    block_seconds: float | None = None,
+    retry_in: float | None = None,
+) -> None:
+    """Send a run back to the queue (freeing the slot it holds under `token`); LeaseLost if the lease moved."""
+    if token is not None:
+        slots.fence(session, token)
+    run = _run(session, run_id)
+    run.status = RunStatus.PENDING
+    run.fence = None
+    run.container_id = None
+    run.launch_unanswered_at = None
+    run.next_check_at = None
+    run.not_before = now + timedelta(seconds=retry_in) if retry_in else None
+    if not count_attempt:
+        run.attempts = max(0, run.attempts - 1)
+    run.updated_at = now
+    audit.record(session, actor, "run_requeued", job_id=run.job_id, run_id=run_id, at=now, reason=reason)
+    if token is not None:
+        slots.release(
+            session, token, now=now, blocked_for=block_seconds, blocked_reason=reason if block_seconds else None
+        )
+
+
+def reject_launch(session: Session, plan: LaunchPlan, failure: failures.Failure, *, now: datetime, actor: str) -> None:
+    """PhantomBuster refused the launch for good: the run and its leads fail with the reason; the slot is freed."""
+    slots.fence(session, plan.token)
+    run = _run(session, plan.run_id)
+    session.execute(
+        update(Lead)
+        .where(Lead.run_id == run.id, Lead.status == LeadStatus.PENDING)
+        .values(status=LeadStatus.FAILED, error=failure.message)
+        .execution_options(synchronize_session=False)
+    )
+    run.status = RunStatus.FAILED
+    run.fence = None
+    run.ended_at = now
+    run.exit_message = "launch refused"
+    run.error_message = run.dead_reason = failure.message
+    run.updated_at = now
+    job = session.get(Job, run.job_id, populate_existing=True)
+    if job is not None:
+        job.error_code, job.error_message, job.error_at = failure.code, failure.message, now
+    audit.record(session, actor, "run_failed", job_id=run.job_id, run_id=run.id, at=now, reason=failure.message)
+    jobs.refresh_progress(session, run.job_id, now)
+    slots.release(session, plan.token, now=now)
+
+
+def adopt(
+    session: Session,
+    run_id: int,
+    container: Container,
+    *,
+    holder: str,
+    now: datetime,
+    lease_seconds: float,
+    hold_seconds: float,
+    actor: str,
+    launch_fence: int | None,
+) -> tuple[int, float] | None:
+    """Give a container PhantomBuster ran for this run (found by its tag) back to the run; returns its first check.
+
+    Only a run that holds no container and is queued, or launching, can adopt, and only a container launched after
+    the run's last confirmed end (its fence tag is newer): an older one is a past attempt. The slot must be free or
+    already the run's. None when the run cannot take it (the caller then stops the container if it still runs).
+    """
+    run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
+    if run is None or run.container_id is not None:
+        return None
+    if run.settled_fence is not None and (launch_fence is None or launch_fence <= run.settled_fence):
+        return None
+    if run.status not in (RunStatus.PENDING, RunStatus.LAUNCHING):
+        return None
+    if session.scalar(select(Run.id).where(Run.container_id == container.id)) is not None:
+        return None
+    slot = slots.get(session)
+    if slot.run_id == run_id:
+        token = slot.token
+    elif slot.run_id is None:
+        lease = slots.acquire(session, holder=holder, run_id=run_id, ttl=lease_seconds, now=now, even_if_paused=True)
+        if lease is None:
+            return None
+        token = lease.token
+    else:
+        return None
+    if run.status == RunStatus.PENDING:
+        run.attempts += 1  # the launch this container came from was put back without counting
+        run.launch_requested_at = container.created_at or now
+        jobs.mark_started(session, run.job_id, now)
+    run.status = RunStatus.LAUNCHING
+    plan = _plan(session, run, token)
+    launched = container.launched_at or container.created_at or now
+    return mark_launched(
+        session,
+        plan,
+        container.id,
+        now=now,
+        actor=actor,
+        hold_seconds=hold_seconds,
+        first_check_in=0.0,
+        adopted=True,
+        launched_at=launched,
+    )
