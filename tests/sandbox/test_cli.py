@@ -48,7 +48,7 @@ def test_cli_serves_the_sandbox(receiver: Receiver, tmp_path: Path) -> None:
         r = httpx.post(
             f"{base}/api/v2/agents/launch",
             params={"key": "k1"},
-            json={"id": "4000000000000009", "argument": {"profileUrls": ["https://www.linkedin.com/in/a-b"]}},
+            json={"id": "4000000000000009", "bonusArgument": {"spreadsheetUrl": "https://www.linkedin.com/in/a-b"}},
         )
         assert r.status_code == 200, r.text
         cid = r.json()["containerId"]
