@@ -127,8 +127,50 @@ def test_fault_knob_validation() -> None:
     base = faults.defaults()
     assert faults.merge(base, {"run_seconds": 1})["run_seconds"] == [1.0, 1.0]
     assert faults.merge(base, {"hang_endpoints": "/api/v2/agents/launch"})["hang_endpoints"] == ["agents/launch"]
+    assert faults.merge(base, {"org_timezone": "Europe/Oslo"})["org_timezone"] == "Europe/Oslo"
+    assert faults.merge(base, {"early_stop_after": None})["early_stop_after"] is None
+    new_bad = [
+        {"org_timezone": "Nowhere/City"},
+        {"org_timezone": 3},
+        {"row_keys": "modern"},
+        {"early_stop_reason": "tired"},
+        {"result_files_csv_key": "csv"},
+        {"early_stop_after": -1},
+        {"missing_profile_rate": 1.5},
+        {"skip_processed": "yes"},
+        {"sheet_max_bytes": 0},
+        {"result_object_scope": "all"},
+    ]
+    for bad in new_bad:
+        with pytest.raises(faults.FaultError):
+            faults.merge(base, bad)
+    defaults = faults.defaults()  # the documented behaviour by default, random failures off
+    assert defaults["skip_processed"] and defaults["require_credentials"] and defaults["counts_as_strings"]
+    assert defaults["default_adds_per_launch"] == 100 and defaults["row_keys"] == "current"
+    assert all(defaults[k] == 0.0 for k in ("missing_profile_rate", "early_stop_rate", "result_files_rate"))
     for bad in ({"x": 1}, {"webhook_duplicates": 0}, {"exit_codes": {"0": 0.5}}, {"hang_mode": "sometimes"}, []):
         with pytest.raises(faults.FaultError):
             faults.merge(base, bad)
     with pytest.raises(ValueError):
         Simulator(faults={"seed": "x"}, sender=CollectingSender())
+
+
+def test_early_webhook_carries_the_rows_saved_once() -> None:
+    sim, t, sender = make(webhook_early_seconds=1.0)
+    cid = launch(sim)
+    t.advance(5)
+    c = sim.get_container(cid)
+    assert c.status == "finished" and len(sender.deliveries) == 1
+    assert c.result_object == sender.deliveries[0].payload["resultObject"]
+    assert len(sim.store.get(AGENT, c.csv_name).rows) == len(URLS)  # written once, not twice
+
+
+def test_the_sheet_is_fetched_at_container_start() -> None:
+    sheets = StaticSheetFetcher({SHEET: "profileUrl\n" + URLS[0] + "\n"})
+    t = ManualTime()
+    sim = Simulator(faults={"start_delay_seconds": 1.0}, clock=t, scheduler=t, sender=CollectingSender(), sheets=sheets)
+    sim.add_agent(AGENT)
+    sim.launch({"id": AGENT, "bonusArgument": {"spreadsheetUrl": SHEET, "columnName": "profileUrl"}})
+    assert sheets.fetched == []
+    t.advance(1.0)
+    assert sheets.fetched == [SHEET]
