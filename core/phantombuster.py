@@ -5,21 +5,30 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from core.errors import CircuitOpen, PhantomBusterBusy, PhantomBusterError
+from core import result_files
+from core.circuit_breaker import CircuitBreaker
+from core.errors import PhantomBusterBusy, PhantomBusterError
+from core.phantombuster_answers import (
+    FINAL_STATUSES,
+    SESSION_EXIT_CODES,
+    AgentInfo,
+    Container,
+    OrgInfo,
+    Resources,
+    RunningContainer,
+    is_session_problem,
+)
+from core.scraper_rows import ScraperRow, parse_rows
 
 log = logging.getLogger(__name__)
-
-FINAL_STATUSES = ("finished", "launch error")
 
 _FRIENDLY = {
     400: "PhantomBuster rejected the request",
@@ -28,107 +37,35 @@ _FRIENDLY = {
     403: "PhantomBuster forbids this action for the API key",
     404: "PhantomBuster does not know this agent: check PHANTOMBUSTER_AGENT_ID",
 }
+__all__ = [
+    "FINAL_STATUSES",
+    "SESSION_EXIT_CODES",
+    "AgentInfo",
+    "CircuitBreaker",
+    "Container",
+    "OrgInfo",
+    "PhantomBusterClient",
+    "Resources",
+    "RunningContainer",
+    "build_client",
+    "is_session_problem",
+    "parse_result_object",
+    "scraper_launch_argument",
+]
 
 
-def _ms(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and value > 0:
-        return datetime.fromtimestamp(value / 1000, UTC)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Container:
-    """One PhantomBuster container (a run of the agent) as `containers/fetch` reports it."""
-
-    id: str
-    status: str
-    created_at: datetime | None = None
-    launched_at: datetime | None = None
-    ended_at: datetime | None = None
-    exit_code: int | None = None
-    end_type: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ended(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "finished" and self.exit_code == 0 and self.end_type in (None, "finished")
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Container:
-        exit_code = data.get("exitCode")
-        meta = data.get("userCustomMetadata")
-        return cls(
-            id=str(data.get("id", "")),
-            status=str(data.get("status", "unknown")),
-            created_at=_ms(data.get("createdAt")),
-            launched_at=_ms(data.get("launchedAt")),
-            ended_at=_ms(data.get("endedAt")),
-            exit_code=exit_code if isinstance(exit_code, int) else None,
-            end_type=data.get("endType") if isinstance(data.get("endType"), str) else None,
-            metadata=meta if isinstance(meta, dict) else {},
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """What `orgs/fetch-resources` says of the execution time used and allowed (units as PhantomBuster gives them)."""
-
-    daily_execution_time: float | None
-    monthly_execution_time: float | None
-    plan_daily_execution_time: float | None
-    plan_monthly_execution_time: float | None
-    plan_name: str | None
-    raw: dict[str, Any]
-
-    @property
-    def monthly_remaining(self) -> float | None:
-        if self.plan_monthly_execution_time is None or self.monthly_execution_time is None:
-            return None
-        return max(0.0, self.plan_monthly_execution_time - self.monthly_execution_time)
-
-
-class CircuitBreaker:
-    """Opens after `threshold` failures in a row and lets one call through after `cooldown` seconds."""
-
-    def __init__(self, threshold: int = 5, cooldown: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.threshold = threshold
-        self.cooldown = cooldown
-        self._clock = clock
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._probing = False
-        self._lock = threading.Lock()
-
-    @property
-    def is_open(self) -> bool:
-        with self._lock:
-            return self._opened_at is not None and self._clock() - self._opened_at < self.cooldown
-
-    def before_call(self) -> None:
-        with self._lock:
-            blocked = self._opened_at is not None and (self._clock() - self._opened_at < self.cooldown or self._probing)
-            if self._opened_at is not None and not blocked:
-                self._probing = True  # after the cooldown, only one call probes
-        if blocked:
-            raise CircuitOpen(
-                "PhantomBuster failed several times in a row; calls pause for a moment and resume by themselves.",
-                retryable=True,
-                retry_after=self.cooldown,
-            )
-
-    def record(self, ok: bool) -> None:
-        with self._lock:
-            self._probing = False
-            if ok:
-                self._failures, self._opened_at = 0, None
-                return
-            self._failures += 1
-            if self._failures >= self.threshold:
-                self._opened_at = self._clock()
+def scraper_launch_argument(
+    spreadsheet_url: str, *, column_name: str, csv_name: str, number_of_adds: int
+) -> dict[str, Any]:
+    """The bonus argument of a Profile Scraper launch: the batch CSV's URL and column, a result file of the run's
+    own (so nothing is skipped as already processed) and the per-launch cap. Merged over the saved argument, so
+    the saved session (sessionCookie or identities) stays in force."""
+    return {
+        "spreadsheetUrl": spreadsheet_url,
+        "columnName": column_name,
+        "csvName": csv_name,
+        "numberOfAddsPerLaunch": number_of_adds,
+    }
 
 
 class PhantomBusterClient:
@@ -146,6 +83,8 @@ class PhantomBusterClient:
         retry_after_cap: float = 30.0,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        storage_hosts: tuple[str, ...] = result_files.STORAGE_HOSTS,
+        max_result_file_bytes: int = result_files.MAX_RESULT_FILE_BYTES,
     ) -> None:
         t = http.timeout
         if None in (t.connect, t.read, t.write, t.pool):
@@ -161,6 +100,8 @@ class PhantomBusterClient:
         self.retry_after_cap = retry_after_cap
         self.breaker = breaker or CircuitBreaker()
         self._sleep = sleep
+        self.storage_hosts = storage_hosts
+        self.max_result_file_bytes = max_result_file_bytes
 
     def __repr__(self) -> str:
         return f"PhantomBusterClient(base_url={str(self.http.base_url)!r}, agent_id={self.agent_id!r})"
@@ -189,10 +130,34 @@ class PhantomBusterClient:
         return Container.from_json(data)
 
     def fetch_result_object(self, container_id: str) -> list[dict[str, Any]] | None:
-        """GET containers/fetch-result-object; the JSON-encoded result parsed into a list of profiles, or None."""
+        """GET containers/fetch-result-object: the profiles, or None when there is no result object.
+
+        A result object that links to the result files (`{csvUrl, jsonUrl}`) is followed: the rows come from
+        the file (see `rows_from_result_object`).
+        """
         data = self._request("GET", "containers/fetch-result-object", params={"id": container_id})
         raw = data.get("resultObject") if isinstance(data, dict) else None
-        return parse_result_object(raw)
+        return self.result_object_items(raw)
+
+    def result_object_items(self, raw: Any) -> list[dict[str, Any]] | None:
+        """A result object (from the API or a webhook payload) as row dicts, following file links."""
+        decoded = _decode(raw)
+        links = result_files.file_links(decoded)
+        if links is not None:
+            return result_files.fetch_rows(
+                self.http, links, hosts=self.storage_hosts, max_bytes=self.max_result_file_bytes
+            )
+        return parse_result_object(decoded)
+
+    def rows_from_result_object(self, raw: Any) -> list[ScraperRow] | None:
+        """A result object (from the API or a webhook payload) as typed rows; None when there is none."""
+        items = self.result_object_items(raw)
+        return None if items is None else parse_rows(items)
+
+    def fetch_result_rows(self, container_id: str) -> list[ScraperRow] | None:
+        """The container's result as typed rows, whatever shape the result object had (rows or file links)."""
+        items = self.fetch_result_object(container_id)
+        return None if items is None else parse_rows(items)
 
     def fetch_output(self, container_id: str) -> str:
         """GET containers/fetch-output (console text; empty when PhantomBuster answers 204)."""
@@ -200,10 +165,34 @@ class PhantomBusterClient:
         out = data.get("output") if isinstance(data, dict) else None
         return out if isinstance(out, str) else ""
 
-    def fetch_agent(self) -> dict[str, Any]:
+    def fetch_agent(self) -> AgentInfo:
         """GET agents/fetch for the configured agent."""
         data = self._request("GET", "agents/fetch", params={"id": self.agent_id})
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict) or not data.get("id"):
+            raise PhantomBusterError("PhantomBuster sent an agent without an id.", retryable=True)
+        return AgentInfo.from_json(data)
+
+    def fetch_org(self) -> OrgInfo:
+        """GET orgs/fetch: the workspace, with its time zone."""
+        data = self._request("GET", "orgs/fetch")
+        return OrgInfo.from_json(data if isinstance(data, dict) else {})
+
+    def running_containers(self) -> list[RunningContainer]:
+        """GET orgs/fetch-running-containers, this agent's only (oldest first, as PhantomBuster lists them)."""
+        data = self._request("GET", "orgs/fetch-running-containers")
+        items = data.get("containers", []) if isinstance(data, dict) else []
+        found = [RunningContainer.from_json(c) for c in items if isinstance(c, dict)]
+        return [c for c in found if c.agent_id == self.agent_id]
+
+    def running_count(self) -> int:
+        """GET agents/fetch-all for this agent: its `nbContainersRunning` (0 when PhantomBuster lists nothing)."""
+        data = self._request("GET", "agents/fetch-all", params={"agentIds": self.agent_id})
+        items = data if isinstance(data, list) else []
+        for item in items:
+            if isinstance(item, dict) and str(item.get("id")) == self.agent_id:
+                count = item.get("nbContainersRunning")
+                return int(count) if isinstance(count, int | float) and not isinstance(count, bool) else 0
+        return 0
 
     def recent_containers(self, limit: int = 25) -> list[Container]:
         """GET containers/fetch-all for the agent, newest first."""
@@ -344,16 +333,30 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def parse_result_object(raw: Any) -> list[dict[str, Any]] | None:
-    """Turn PhantomBuster's JSON-encoded resultObject (untrusted) into a list of profile dicts, or None."""
+_UNREADABLE = object()
+
+
+def _decode(raw: Any) -> Any:
+    """The resultObject JSON-decoded when it is a string (None for null or empty, a marker when not JSON)."""
     if raw is None or raw == "":
         return None
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            return json.loads(raw)
         except ValueError:
             log.warning("resultObject is not valid JSON; treated as empty")
-            return None
+            return _UNREADABLE
+    return raw
+
+
+def parse_result_object(raw: Any) -> list[dict[str, Any]] | None:
+    """Turn PhantomBuster's JSON-encoded resultObject (untrusted) into a list of profile dicts, or None.
+
+    File links (`{csvUrl, jsonUrl}`) are not rows: the client follows them (`result_object_items`).
+    """
+    raw = _decode(raw)
+    if raw is None or raw is _UNREADABLE:
+        return None
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
@@ -370,6 +373,7 @@ def build_client(
     max_retries: int = 4,
     retry_after_cap: float = 30.0,
     transport: httpx.BaseTransport | None = None,
+    storage_hosts: tuple[str, ...] = result_files.STORAGE_HOSTS,
 ) -> PhantomBusterClient:
     """A client with a pooled httpx.Client, timeouts always on."""
     http = httpx.Client(
@@ -378,5 +382,10 @@ def build_client(
         transport=transport,
     )
     return PhantomBusterClient(
-        http, api_key=api_key, agent_id=agent_id, max_retries=max_retries, retry_after_cap=retry_after_cap
+        http,
+        api_key=api_key,
+        agent_id=agent_id,
+        max_retries=max_retries,
+        retry_after_cap=retry_after_cap,
+        storage_hosts=storage_hosts,
     )

@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agent-name", default=env("SANDBOX_AGENT_NAME", "LinkedIn Profile Scraper"))
     parser.add_argument("--webhook-url", default=env("SANDBOX_WEBHOOK_URL", ""), help="agent webhook (may be empty)")
     parser.add_argument("--faults", default=env("SANDBOX_FAULTS", ""), help="JSON object of fault knobs")
+    parser.add_argument(
+        "--timezone", default=env("SANDBOX_TIMEZONE", ""), help="the org's time zone in orgs/fetch (e.g. Europe/Oslo)"
+    )
     parser.add_argument("--log-level", default=env("SANDBOX_LOG_LEVEL", "info"))
     return parser.parse_args(argv)
 
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         faults = json.loads(args.faults) if args.faults.strip() else {}
+        if args.timezone and isinstance(faults, dict):
+            faults.setdefault("org_timezone", args.timezone)
         sim = Simulator(api_key=args.api_key, faults=faults)
     except (ValueError, FaultError) as exc:
         print(f"sandbox: bad --faults / SANDBOX_FAULTS: {exc}", file=sys.stderr)

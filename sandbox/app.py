@@ -20,6 +20,7 @@ from sandbox.simulator import Simulator
 
 PREFIX = "/api/v2/"
 Handler = Callable[[Simulator, Request], Awaitable[Response]]
+FINISH_WAIT_SECONDS = 10.0
 FLAGS = ("withResultObject", "withOutput", "withRuntimeEvents", "withNewerAndOlderContainerId")
 
 
@@ -65,7 +66,7 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
 
 async def launch(sim: Simulator, request: Request) -> Response:
     body = await _json_body(request)
-    container_id = sim.launch(body)
+    container_id = sim.launch(body, base_url=str(request.base_url))
     request.state.container_id = container_id
     return JSONResponse({"containerId": container_id})
 
@@ -75,7 +76,8 @@ async def agent_fetch(sim: Simulator, request: Request) -> Response:
 
 
 async def agent_fetch_all(sim: Simulator, request: Request) -> Response:
-    return JSONResponse(views.agents_json(sim))
+    ids = [i for v in request.query_params.getlist("agentIds") for i in v.split(",") if i]
+    return JSONResponse(views.agents_json(sim, ids or None, _flag(request, "withArgument")))
 
 
 async def agent_save(sim: Simulator, request: Request) -> Response:
@@ -83,8 +85,7 @@ async def agent_save(sim: Simulator, request: Request) -> Response:
 
 
 async def agent_stop(sim: Simulator, request: Request) -> Response:
-    body = _object_body(await _json_body(request))
-    sim.stop_agent(body.get("id"))
+    sim.stop_agent(_object_body(await _json_body(request)))
     return JSONResponse({})
 
 
@@ -100,7 +101,8 @@ async def agent_output(sim: Simulator, request: Request) -> Response:
 async def container_fetch(sim: Simulator, request: Request) -> Response:
     c = sim.get_container(request.query_params.get("id"))
     request.state.container_id = c.id
-    return JSONResponse(views.container_json(sim, c, {name: _flag(request, name) for name in FLAGS}))
+    status = "unknown" if sim.take_unknown_status(c) else None
+    return JSONResponse(views.container_json(sim, c, {name: _flag(request, name) for name in FLAGS}, status))
 
 
 async def container_result(sim: Simulator, request: Request) -> Response:
@@ -130,7 +132,8 @@ async def container_fetch_all(sim: Simulator, request: Request) -> Response:
     if mode not in ("all", "finalized"):
         raise ApiError(400, 'mode must be "all" or "finalized".', "invalidParameters")
     before = _int_param(request, "beforeEndedAt", None)
-    return JSONResponse(views.containers_json(sim, agent_id, limit, mode, before))
+    events = _flag(request, "withRuntimeEvents")
+    return JSONResponse(views.containers_json(sim, agent_id, limit, mode, before, events))
 
 
 async def org_fetch(sim: Simulator, request: Request) -> Response:
@@ -224,7 +227,39 @@ async def control_reset(sim: Simulator, request: Request) -> Response:
 async def control_finish(sim: Simulator, request: Request) -> Response:
     body = await _json_body(request)
     container_id = body.get("containerId") if isinstance(body, dict) else None
-    return JSONResponse({"finished": sim.finish(str(container_id) if container_id else None)})
+    finished = sim.finish(str(container_id) if container_id else None)
+    # A container still downloading its sheet ends when the download is done: answer once they all ended.
+    deadline = asyncio.get_running_loop().time() + FINISH_WAIT_SECONDS
+    while any(sim.is_active(cid) for cid in finished) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    return JSONResponse({"finished": finished})
+
+
+async def control_sheets(sim: Simulator, request: Request) -> Response:
+    raw = await request.body()
+    if len(raw) > sim.faults["sheet_max_bytes"]:
+        raise ApiError(413, "The sheet is bigger than sheet_max_bytes.", "tooBig")
+    sheet_id = sim.host_sheet(raw.decode("utf-8-sig", errors="replace"))
+    url = f"{str(request.base_url).rstrip('/')}/__sandbox/sheets/{sheet_id}.csv"
+    return JSONResponse({"id": sheet_id, "url": url})
+
+
+async def hosted_sheet(sim: Simulator, request: Request) -> Response:
+    name = request.path_params["name"]
+    with sim.lock:
+        text = sim.hosted_sheets.get(name.removesuffix(".csv")) if name.endswith(".csv") else None
+    if text is None:
+        return PlainTextResponse("Not found", status_code=404)
+    return Response(text, media_type="text/csv; charset=utf-8")
+
+
+async def storage_file(sim: Simulator, request: Request) -> Response:
+    p = request.path_params
+    found = views.result_file_text(sim, p["org"], p["agent"], p["name"])
+    if found is None:  # S3 answers 403 for a file it does not have
+        return PlainTextResponse("AccessDenied", status_code=403)
+    text, media_type = found
+    return Response(text, media_type=f"{media_type}; charset=utf-8")
 
 
 async def control_record(sim: Simulator, request: Request) -> Response:
@@ -263,15 +298,16 @@ def create_app(sim: Simulator) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        for part in (sim.scheduler, sim.sender):
+        for part in (sim.scheduler, sim.sender, sim.sheets):
             bind = getattr(part, "bind", None)
             if callable(bind):
                 bind(loop)
         yield
         sim.shutdown()
-        close = getattr(sim.sender, "aclose", None)
-        if callable(close):
-            await close()
+        for part in (sim.sender, sim.sheets):
+            close = getattr(part, "aclose", None)
+            if callable(close):
+                await close()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     routes = [
@@ -281,6 +317,10 @@ def create_app(sim: Simulator) -> Starlette:
         Route("/__sandbox/finish", control(control_finish), methods=["POST"]),
         Route("/__sandbox/record", control(control_record), methods=["GET"]),
         Route("/__sandbox/health", control(control_health), methods=["GET"]),
+        Route("/__sandbox/sheets", control(control_sheets), methods=["POST"]),
+        Route("/__sandbox/sheets/{name}", control(hosted_sheet), methods=["GET"]),
+        # The result files, where the `{csvUrl, jsonUrl}` result objects point (public, as S3 links are).
+        Route(views.STORAGE_ROUTE + "/{org}/{agent}/{name}", control(storage_file), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sim = sim

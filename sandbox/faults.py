@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,25 @@ def _seed(name: str, value: Any) -> int:
     return value
 
 
+def _choice(*options: str) -> Validator:
+    def check(name: str, value: Any) -> str:
+        if value not in options:
+            raise FaultError(f"{name} must be one of: {', '.join(options)}")
+        return str(value)
+
+    return check
+
+
+def _timezone(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise FaultError(f"{name} must be an IANA time zone name such as Europe/Oslo")
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise FaultError(f"{name}: {value!r} is not a known IANA time zone") from None
+    return value
+
+
 # name -> (default, validator); the order is the order shown by GET /__sandbox/faults.
 KNOBS: dict[str, tuple[Any, Validator]] = {
     "seed": (None, _optional(_seed)),
@@ -141,6 +161,28 @@ KNOBS: dict[str, tuple[Any, Validator]] = {
     "hang_endpoints": ([], _endpoints),
     "hang_count": (None, _optional(_count)),
     "hang_mode": ("after", _mode),
+    # -- the Profile Scraper (defaults: what PhantomBuster documents; rates 0) ----------------------------
+    "org_timezone": ("UTC", _timezone),
+    "sheet_timeout_seconds": (10.0, _seconds),
+    "sheet_max_bytes": (5_000_000, _positive_int),
+    "default_adds_per_launch": (100, _positive_int),
+    "skip_processed": (True, _bool),
+    "require_credentials": (True, _bool),
+    "profile_markers": (True, _bool),
+    "missing_profile_rate": (0.0, _rate),
+    "private_profile_rate": (0.0, _rate),
+    "transient_error_rate": (0.0, _rate),
+    "counts_as_strings": (True, _bool),
+    "row_keys": ("current", _choice("current", "legacy")),
+    "early_stop_rate": (0.0, _rate),
+    "early_stop_after": (None, _optional(_count)),
+    "early_stop_reason": ("time", _choice("time", "disconnected")),
+    "result_object_scope": ("file", _choice("file", "launch")),
+    "result_object_max_chars": (1_000_000, _optional(_positive_int)),
+    "result_files_rate": (0.0, _rate),
+    "result_files_csv_key": ("csvUrl", _choice("csvUrl", "csvURL")),
+    "retry_delay_seconds": (1.0, _seconds),
+    "unknown_status_count": (0, _count),
 }
 
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.clock import Handle
-from sandbox.profiles import is_profile_url
 
 SCRIPT = "LinkedIn Profile Scraper.js"
+# The store phantoms the sandbox knows by script name (SKILL phantom-catalog: 5589386912058181 is the Profile
+# Scraper, 3112 the Profile Visitor); any other script name gets an id derived from the name.
+SCRIPT_IDS = {SCRIPT: "5589386912058181", "LinkedIn Profile Visitor.js": "3112"}
 ACTIVE = ("starting", "running")
 PARALLELISM_MESSAGE = "Agent reached its maximum parallel executions limit"
 LAUNCH_FIELDS = frozenset(
@@ -27,6 +29,68 @@ LAUNCH_FIELDS = frozenset(
         "userCustomMetadata",
     }
 )
+STOP_FIELDS = frozenset({"id", "softAbort", "cascadeToAllSlaves", "dontLaunchSoon", "switchToManualLaunch"})
+# agents/save body fields (OAS, additionalProperties false); the sandbox stores the ones it simulates.
+SAVE_FIELDS = frozenset(
+    {
+        "id",
+        "org",
+        "script",
+        "branch",
+        "environment",
+        "name",
+        "executionTimeLimit",
+        "fileMgmt",
+        "fileMgmtMaxFolders",
+        "maxParallelism",
+        "maxRetryNumber",
+        "launchType",
+        "launchOnceAt",
+        "launchAfterAgentId",
+        "repeatedLaunchTimes",
+        "notifications",
+        "proxyType",
+        "proxyAddress",
+        "proxyUsername",
+        "proxyPassword",
+        "argument",
+        "agentObject",
+        "repeatedLaunchPreset",
+        "applyScriptManifestDefaultSettings",
+        "masterAgentLaunchAfter",
+        "masterAgentLaunchOnExitCodes",
+        "squidLeaseIdentifier",
+        "wasSetupValidWhenSubmittedByTheFrontend",
+        "shouldPropagateUpdatedSettingsToWorkersRegardlessOfSessionType",
+        "expireAt",
+        "idempotencyKey",
+        "internalMetadata",
+        "userCustomMetadata",
+    }
+)
+NOTIFICATION_FIELDS = frozenset(
+    {
+        "mailAutomaticExitSuccess",
+        "mailAutomaticExitError",
+        "mailAutomaticLaunchError",
+        "mailAutomaticTimeError",
+        "mailManualExitSuccess",
+        "mailManualExitError",
+        "mailManualLaunchError",
+        "mailManualTimeError",
+        "slackWebHook",
+        "slackAutomaticExitSuccess",
+        "slackAutomaticExitError",
+        "slackAutomaticLaunchError",
+        "slackAutomaticTimeError",
+        "slackManualExitSuccess",
+        "slackManualExitError",
+        "slackManualLaunchError",
+        "slackManualTimeError",
+        "webhook",
+    }
+)
+AGENT_LAUNCH_TYPES = ("manually", "repeatedly", "once", "after agent")
 MAX_ARGUMENT_CHARS = 1_000_000
 MAX_CONTAINERS = 20_000
 
@@ -58,6 +122,15 @@ class Agent:
     last_end_type: str | None = None
     last_ended_at: float | None = None
     last_exit_code: int | None = None
+    script: str = SCRIPT
+    max_retry_number: int = 0
+    launch_type: str = "manually"
+
+    @property
+    def script_id(self) -> str:
+        """The store script id (the Profile Scraper's is 5589386912058181)."""
+        known = SCRIPT_IDS.get(self.script)
+        return known or str(int.from_bytes(self.script.encode()[:7].ljust(7, b"_"), "big") % 10**16)
 
 
 @dataclass(slots=True)
@@ -70,6 +143,8 @@ class Plan:
     result: str  # full | partial | empty | null
     start_delay: float
     run_seconds: float
+    early_stop: float | None = None  # share of the URLs tried before an early stop (exit 0), drawn at launch
+    result_files: bool = False  # answer {csvUrl, jsonUrl} instead of the rows
 
 
 @dataclass(slots=True)
@@ -99,6 +174,12 @@ class Container:
     output: list[str] = field(default_factory=list)
     webhook_sent: bool = False
     timers: list[Handle] = field(default_factory=list)
+    retry_number: int = 0
+    storage_base: str = "http://127.0.0.1"
+    csv_name: str = "result"
+    input_ready: bool = False  # the input (sheet or profile URL) was read and the session checked
+    finish_now: bool = False  # /__sandbox/finish asked for the end while the input was still downloading
+    scraped: bool = False
 
 
 def ms(t: float | None) -> int | None:
@@ -127,23 +208,6 @@ def parse_metadata(name: str, value: Any) -> dict[str, Any] | None:
     if value is not None and (not isinstance(value, dict) or len(value) > 100):
         raise ApiError(400, f"{name} must be an object of at most 100 keys, or null.", "invalidParameters")
     return value
-
-
-def profile_urls(argument: dict[str, Any]) -> list[str]:
-    """The profiles a launch scrapes: `profileUrls`, else `spreadsheetUrl` when it is one profile URL."""
-    urls = argument.get("profileUrls")
-    if isinstance(urls, str):
-        urls = [u for u in urls.splitlines() if u.strip()]
-    if isinstance(urls, list):
-        found = [u for u in urls if isinstance(u, str)]
-    elif is_profile_url(argument.get("spreadsheetUrl")):
-        found = [argument["spreadsheetUrl"]]
-    else:
-        found = []
-    cap = argument.get("numberOfAddsPerLaunch", argument.get("numberOfLinesPerLaunch"))
-    if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 1:
-        found = found[:cap]
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,27 +267,60 @@ def merge_argument(saved: dict[str, Any], request: LaunchRequest) -> dict[str, A
     return merged
 
 
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ApiError(400, message, "invalidParameters")
+
+
+def _unknown_fields(body: dict[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(body) - known)
+    _check(not unknown, f"Unknown parameter(s): {', '.join(unknown)}.")
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
 def parse_save(body: Any) -> dict[str, Any]:
-    """Validate an `agents/save` body; returns it (unknown fields are ignored, not stored)."""
+    """Validate an `agents/save` body (additionalProperties false, like the OAS says); returns it."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object.", "invalidBody")
+    _unknown_fields(body, SAVE_FIELDS)
     agent_id, name, parallelism = body.get("id"), body.get("name"), body.get("maxParallelism")
-    if agent_id is not None and (isinstance(agent_id, bool) or not isinstance(agent_id, str | int)):
-        raise ApiError(400, "id must be a string.", "invalidParameters")
-    if name is not None and not isinstance(name, str):
-        raise ApiError(400, "name must be a string.", "invalidParameters")
-    if parallelism is not None and (
-        isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1
-    ):
-        raise ApiError(400, "maxParallelism must be a positive integer or null.", "invalidParameters")
+    _check(agent_id is None or isinstance(agent_id, str), "id must be a string.")
+    _check(name is None or (isinstance(name, str) and len(name) <= 100), "name must be a string of at most 100.")
+    _check(body.get("script") is None or isinstance(body["script"], str), "script must be a string.")
+    _check(
+        parallelism is None or (_number_or_null(parallelism) and parallelism >= 1),
+        "maxParallelism must be a positive number or null.",
+    )
+    retries = body.get("maxRetryNumber")
+    _check(retries is None or (_number_or_null(retries) and retries >= 0), "maxRetryNumber must be 0 or more.")
+    _check(
+        "launchType" not in body or body["launchType"] in AGENT_LAUNCH_TYPES,
+        f"launchType must be one of {', '.join(AGENT_LAUNCH_TYPES)}.",
+    )
     notifications = body.get("notifications")
-    if notifications is not None and not isinstance(notifications, dict):
-        raise ApiError(400, "notifications must be an object.", "invalidParameters")
+    _check(notifications is None or isinstance(notifications, dict), "notifications must be an object.")
+    if isinstance(notifications, dict):
+        _unknown_fields(notifications, NOTIFICATION_FIELDS)
     webhook = (notifications or {}).get("webhook")
-    if webhook is not None and (not isinstance(webhook, str) or len(webhook) > 2000):
-        raise ApiError(400, "notifications.webhook must be a string of at most 2000 characters.", "invalidParameters")
-    parse_argument("argument", body.get("argument"))
+    _check(
+        webhook is None or (isinstance(webhook, str) and len(webhook) <= 2000),
+        "notifications.webhook must be a string of at most 2000 characters.",
+    )
+    if body.get("argument") is not None:
+        parse_argument("argument", body["argument"])
     return body
+
+
+def parse_stop(body: Any) -> str:
+    """Validate an `agents/stop` body (additionalProperties false); returns the agent id."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.", "invalidBody")
+    _unknown_fields(body, STOP_FIELDS)
+    _check(isinstance(body.get("id"), str) and bool(body["id"]), "id must be a non-empty string.")
+    return str(body["id"])
 
 
 def draw_plan(rng: random.Random, f: dict[str, Any]) -> Plan:
@@ -231,6 +328,7 @@ def draw_plan(rng: random.Random, f: dict[str, Any]) -> Plan:
     draws = [rng.random() for _ in range(5)]
     lo, hi = f["run_seconds"]
     run = rng.uniform(lo, hi)
+    stop_draw, share_draw, files_draw = rng.random(), rng.random(), rng.random()
     exit_code, edge = 0, 0.0
     for code, rate in sorted(f["exit_codes"].items(), key=lambda kv: int(kv[0])):
         edge += rate
@@ -238,6 +336,7 @@ def draw_plan(rng: random.Random, f: dict[str, Any]) -> Plan:
             exit_code = int(code)
             break
     plan = Plan(draws[0] < f["launch_error_rate"], "finished", 0, "full", f["start_delay_seconds"], run)
+    plan.result_files = files_draw < f["result_files_rate"]
     if plan.launch_error:
         plan.end_type, plan.exit_code, plan.result = "unknown", 1, "null"
     elif draws[1] < f["agent_timeout_rate"]:
@@ -248,4 +347,6 @@ def draw_plan(rng: random.Random, f: dict[str, Any]) -> Plan:
         plan.result = "empty"
     elif draws[4] < f["null_result_rate"]:
         plan.result = "null"
+    elif stop_draw < f["early_stop_rate"]:
+        plan.early_stop = share_draw
     return plan

@@ -7,7 +7,7 @@ import random
 import re
 import unicodedata
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 FIRST_NAMES = ["Alex", "Camille", "Sam", "Priya", "Lucas", "Maria", "Noah", "Chloé", "Omar", "Hannah", "Kenji", "Zoe"]
 LAST_NAMES = ["Martin", "Nguyen", "Schmidt", "Garcia", "Okafor", "Rossi", "Dubois", "Kowalski", "Silva", "Jensen"]
@@ -132,11 +132,45 @@ def _names(slug: str, rng: random.Random) -> tuple[str, str]:
     return first, last
 
 
-def make_profile(url: str, timestamp: str) -> dict[str, Any]:
-    """One result row for `url`; `query` is exactly `url`, and the same URL always gives the same person."""
+def canonical_url(url: str) -> str | None:
+    """The profile's canonical URL as the phantom reports it: https://linkedin.com/in/<vanity>, no www.
+
+    A member-id URL (/in/ACwAA...) is what LinkedIn redirects to the member's vanity name, so its canonical URL
+    differs from the input; a vanity URL keeps its name, lower-cased.
+    """
     slug = profile_slug(url)
     if slug is None:
-        return {"query": url, "error": "Not a LinkedIn profile URL", "timestamp": timestamp}
+        return None
+    if slug.startswith("ACwAA"):
+        first, last = _names("", _rng(url))
+        vanity = f"{first}-{last}-{hashlib.sha256(url.encode()).hexdigest()[:7]}".lower().replace(" ", "-")
+    else:
+        vanity = slug.lower()
+    return "https://linkedin.com/in/" + quote(unicodedata.normalize("NFC", vanity), safe="-_.~")
+
+
+def _with_input(row: dict[str, Any], url: str, timestamp: str, legacy: bool) -> dict[str, Any]:
+    # Current outputs carry the input as profileUrl and no query/timestamp (rows seen from live accounts, 2025);
+    # older outputs carry query (and baseUrl in the CSV) plus a timestamp.
+    row["profileUrl"] = url
+    if legacy:
+        row["query"] = url
+        row["baseUrl"] = url
+        row["timestamp"] = timestamp
+    return row
+
+
+def error_row(url: str, error: str, timestamp: str, *, legacy: bool = False) -> dict[str, Any]:
+    """A failed URL's row: the input URL and an `error` instead of profile data."""
+    return _with_input({"error": error}, url, timestamp, legacy)
+
+
+def make_profile(url: str, timestamp: str, *, counts_as_strings: bool = True, legacy: bool = False) -> dict[str, Any]:
+    """One result row for `url`; the same URL always gives the same person (an error row when not a profile)."""
+    slug = profile_slug(url)
+    canonical = canonical_url(url)
+    if slug is None or canonical is None:
+        return error_row(url, "Not a LinkedIn profile URL.", timestamp, legacy=legacy)
     rng = _rng(url)
     first, last = _names(slug, rng)
     title = rng.choice(JOB_TITLES)
@@ -149,8 +183,9 @@ def make_profile(url: str, timestamp: str) -> dict[str, Any]:
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
     ascii_name = unicodedata.normalize("NFKD", f"{first}.{last}").encode("ascii", "ignore").decode().lower()
     email_local = re.sub(r"[^a-z.]", "", ascii_name)
-    return {
-        "linkedinProfileUrl": f"https://www.linkedin.com/in/{slug}/",
+    followers, connections = rng.randint(50, 25_000), rng.randint(30, 500)
+    row: dict[str, Any] = {
+        "linkedinProfileUrl": canonical,
         "firstName": first,
         "lastName": last,
         "fullName": f"{first} {last}",
@@ -169,10 +204,10 @@ def make_profile(url: str, timestamp: str) -> dict[str, Any]:
         "linkedinSchoolName": school,
         "linkedinSchoolDegree": degree,
         "linkedinSkillsLabel": ", ".join(skills),
-        "linkedinFollowersCount": rng.randint(50, 25_000),
-        "linkedinConnectionsCount": rng.randint(30, 500),
+        # Counts arrive as strings ("512") from the live phantom.
+        "linkedinFollowersCount": str(followers) if counts_as_strings else followers,
+        "linkedinConnectionsCount": str(connections) if counts_as_strings else connections,
         "linkedinProfileImageUrl": f"https://media.licdn.com/dms/image/sandbox/{digest[:24]}/profile.jpg",
         "professionalEmail": f"{email_local}@{domain}" if rng.random() < 0.7 and email_local else "",
-        "query": url,
-        "timestamp": timestamp,
     }
+    return _with_input(row, url, timestamp, legacy)

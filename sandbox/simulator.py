@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import copy
 import hmac
-import json
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sandbox import faults as fault_knobs
-from sandbox import views
 from sandbox.clock import AsyncioScheduler, Scheduler
 from sandbox.faults import CallFaults
+from sandbox.lifecycle import Lifecycle
 from sandbox.models import (
     ACTIVE,
     MAX_CONTAINERS,
@@ -25,19 +23,18 @@ from sandbox.models import (
     Agent,
     ApiError,
     Container,
-    LaunchRequest,
-    draw_plan,
     merge_argument,
     parse_argument,
     parse_launch,
     parse_save,
-    profile_urls,
+    parse_stop,
 )
-from sandbox.profiles import make_profile
-from sandbox.webhooks import Delivery, HttpWebhookSender, WebhookSender
+from sandbox.sheets import HttpSheetFetcher, SheetFetcher
+from sandbox.storage import ResultStore
+from sandbox.webhooks import HttpWebhookSender, WebhookSender
 
 
-class Simulator:
+class Simulator(Lifecycle):
     """The sandbox's whole state; every public method is thread-safe and returns plain JSON-ready data."""
 
     def __init__(
@@ -48,12 +45,19 @@ class Simulator:
         clock: Callable[[], float] = time.time,
         scheduler: Scheduler | None = None,
         sender: WebhookSender | None = None,
+        sheets: SheetFetcher | None = None,
+        storage_base_url: str = "http://127.0.0.1",
         max_calls: int = 100_000,
     ) -> None:
         self.api_key = api_key
         self.clock = clock
         self.scheduler: Scheduler = scheduler or AsyncioScheduler()
         self.sender: WebhookSender = sender or HttpWebhookSender()
+        self.sheets: SheetFetcher = sheets or HttpSheetFetcher()
+        # Where result-file links point when a launch did not come over HTTP (in-process tests).
+        self.storage_base_url = storage_base_url
+        self.store = ResultStore()
+        self.hosted_sheets: dict[str, str] = {}
         self.lock = threading.RLock()
         self.initial_faults = fault_knobs.merge(fault_knobs.defaults(), faults or {})
         self.agents: dict[str, Agent] = {}
@@ -73,6 +77,8 @@ class Simulator:
         self.max_concurrent = 0
         self.generation = getattr(self, "generation", 0) + 1
         self._seq = 0
+        self.store.clear()
+        self.hosted_sheets.clear()
 
     # -- control ---------------------------------------------------------------------------------------
 
@@ -90,7 +96,7 @@ class Simulator:
             return dict(self.faults)
 
     def reset(self) -> None:
-        """Forget containers, record and fault changes (back to the startup faults); agents stay."""
+        """Forget containers, result files, record and fault changes (back to the startup faults); agents stay."""
         with self.lock:
             for c in self.containers.values():
                 for timer in c.timers:
@@ -112,18 +118,22 @@ class Simulator:
         webhook_url: str | None = None,
         argument: dict[str, Any] | None = None,
         max_parallelism: int | None = None,
+        script: str = SCRIPT,
+        max_retry_number: int = 0,
     ) -> Agent:
-        """Create (or replace) an agent."""
+        """Create (or replace) an agent; by default a Profile Scraper with a session cookie and no retries."""
         with self.lock:
             now = self.clock()
             agent = Agent(
                 agent_id,
                 name,
-                dict(argument or {"sessionCookie": "sandbox-session-cookie"}),
+                dict(argument if argument is not None else {"sessionCookie": "sandbox-session-cookie"}),
                 now,
                 now,
                 max_parallelism,
                 {"webhook": webhook_url or ""},
+                script=script,
+                max_retry_number=max_retry_number,
             )
             self.agents[agent_id] = agent
             return agent
@@ -179,17 +189,20 @@ class Simulator:
         """The agent's effective max parallel executions: the knob, else the agent's setting, else 1."""
         return self.faults["max_parallelism"] or agent.max_parallelism or 1
 
-    def launch(self, body: Any) -> str:
-        """POST agents/launch: validate, apply the parallelism limits, start a container; returns its id."""
+    def launch(self, body: Any, base_url: str | None = None) -> str:
+        """POST agents/launch: validate, apply the parallelism limits, start a container; returns its id.
+
+        `base_url` is the address the caller reached the sandbox at: result-file links point there.
+        """
         with self.lock:
             try:
-                return self._launch(body)
+                return self._launch(body, base_url or self.storage_base_url)
             except ApiError as exc:
                 agent_id = body.get("id") if isinstance(body, dict) else None
                 self.note_rejected_launch(exc.slug or "invalidParameters", agentId=agent_id, detail=exc.message)
                 raise
 
-    def _launch(self, body: Any) -> str:
+    def _launch(self, body: Any, base_url: str) -> str:
         request = parse_launch(body)
         agent = self.get_agent(request.agent_id, status=400)
         running = sum(1 for cid in self.active if self.containers[cid].agent_id == agent.id)
@@ -199,31 +212,7 @@ class Simulator:
         merged = merge_argument(agent.argument, request)
         if request.save and request.argument is not None:
             agent.argument = dict(request.argument)
-        return self._create_container(agent, merged, request)
-
-    def _create_container(self, agent: Agent, argument: dict[str, Any], request: LaunchRequest) -> str:
-        now = self.clock()
-        self._seq += 1
-        cid = str(self.rng.randrange(10**15, 10**16))
-        while cid in self.containers:
-            cid = str(self.rng.randrange(10**15, 10**16))
-        rng = random.Random(f"{self._seed_base}:{self._seq}")
-        urls = profile_urls(argument)
-        meta = request.user_metadata
-        record = {"containerId": cid, "agentId": agent.id, "accepted_at": now, "ended_at": None}
-        record.update(status="starting", exitCode=None, endType=None, argument=argument)
-        record.update(userCustomMetadata=meta, profileUrls=urls)
-        plan = draw_plan(rng, self.faults)
-        c = Container(cid, self._seq, agent.id, now, request.launch_type, argument, urls, meta, None, plan, rng, record)
-        c.internal_metadata = request.internal_metadata
-        self.containers[cid] = c
-        self.launches.append(record)
-        self.active.add(cid)
-        self.max_concurrent = max(self.max_concurrent, len(self.active))
-        agent.nb_launches += 1
-        c.timers.append(self.scheduler.call_later(plan.start_delay, lambda: self._start(cid)))
-        self._evict()
-        return cid
+        return self._create_container(agent, merged, request, storage_base=base_url)
 
     def _evict(self) -> None:
         if len(self.containers) <= MAX_CONTAINERS:
@@ -241,18 +230,24 @@ class Simulator:
             )
             if body.get("name") is not None:
                 agent.name = body["name"]
-            if body.get("argument") is not None:
+            if body.get("script") is not None:
+                agent.script = body["script"]
+            if "argument" in body:
                 agent.argument = parse_argument("argument", body["argument"]) or {}
             if "maxParallelism" in body:
-                agent.max_parallelism = body["maxParallelism"]
+                agent.max_parallelism = None if body["maxParallelism"] is None else int(body["maxParallelism"])
+            if "maxRetryNumber" in body:
+                agent.max_retry_number = int(body["maxRetryNumber"] or 0)
+            if "launchType" in body:
+                agent.launch_type = body["launchType"]
             agent.notifications.update(body.get("notifications") or {})
             agent.updated_at = self.clock()
             return agent.id
 
-    def stop_agent(self, agent_id: Any) -> list[str]:
+    def stop_agent(self, body: Any) -> list[str]:
         """POST agents/stop: every running container of the agent ends killed (exit code 1)."""
         with self.lock:
-            agent = self.get_agent(agent_id, status=400)
+            agent = self.get_agent(parse_stop(body), status=400)
             stopped = [cid for cid in list(self.active) if self.containers[cid].agent_id == agent.id]
             for cid in stopped:
                 c = self.containers[cid]
@@ -262,7 +257,10 @@ class Simulator:
             return stopped
 
     def finish(self, container_id: str | None = None) -> list[str]:
-        """End running containers now with their planned outcome (all, or the one given)."""
+        """End running containers now with their planned outcome (all, or the one given).
+
+        A container still downloading its sheet ends as soon as the download is done (see `wait_ended`).
+        """
         with self.lock:
             ids = (
                 [self.get_container(container_id).id]
@@ -274,126 +272,30 @@ class Simulator:
                 c = self.containers[cid]
                 if c.status == "starting":
                     self._start(cid, then_finish=True)
-                elif c.status == "running":
+                elif c.status == "running" and c.input_ready:
                     self._complete(cid)
+                elif c.status == "running":
+                    c.finish_now = True
                 else:
                     continue
                 done.append(cid)
             return done
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
-    def _start(self, cid: str, then_finish: bool = False) -> None:
+    def is_active(self, container_id: str) -> bool:
         with self.lock:
-            c = self.containers.get(cid)
-            if c is None or c.status != "starting":
-                return
-            if c.plan.launch_error:
-                c.output.append("❌ Launch error: the agent could not be started")
-                self._end(c, "launch error", c.plan.end_type, c.plan.exit_code, None, planned=True)
-                return
-            c.status = c.record["status"] = "running"
-            c.launched_at = self.clock()
-            c.output.extend(views.running_lines(c))
-            if then_finish:
-                self._complete(cid)
-                return
-            c.timers.append(self.scheduler.call_later(c.plan.run_seconds, lambda: self._complete(cid)))
-            early = self.faults["webhook_early_seconds"]
-            if early > 0:
-                delay = max(0.0, c.plan.run_seconds - early)
-                c.timers.append(self.scheduler.call_later(delay, lambda: self._early_webhook(cid)))
+            return container_id in self.active
 
-    def _result(self, c: Container) -> str | None:
-        if c.result_fixed:
-            return c.early_result
-        stamp = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        if c.plan.result == "null":
-            return None
-        if c.plan.result == "empty":
-            return "[]"
-        urls = c.profile_urls if c.plan.result == "full" else c.profile_urls[: len(c.profile_urls) // 2]
-        return json.dumps([make_profile(u, stamp) for u in urls], ensure_ascii=False)
-
-    def _early_webhook(self, cid: str) -> None:
+    def take_unknown_status(self, c: Container) -> bool:
+        """True when this containers/fetch answer reports status `unknown` (knob `unknown_status_count`)."""
         with self.lock:
-            c = self.containers.get(cid)
-            if c is None or c.status != "running" or c.launched_at is None:
-                return
-            c.early_result, c.result_fixed = self._result(c), True
-            run_ms = round(c.plan.run_seconds * 1000)
-            self._webhook(c, c.plan.end_type, c.plan.exit_code, c.early_result, run_ms)
-            c.webhook_sent = True
+            if c.status in ACTIVE and self.faults["unknown_status_count"] > 0:
+                self.faults["unknown_status_count"] -= 1
+                return True
+            return False
 
-    def _complete(self, cid: str) -> None:
+    def host_sheet(self, text: str) -> str:
+        """Keep a CSV for `/__sandbox/sheets/<id>.csv` (demos without a webhook server); returns its id."""
         with self.lock:
-            c = self.containers.get(cid)
-            if c is None or c.status != "running":
-                return
-            result = self._result(c)
-            c.output.extend(views.end_lines(c, result))
-            self._end(c, "finished", c.plan.end_type, c.plan.exit_code, result, planned=True)
-
-    def _end(self, c: Container, status: str, end_type: str, exit_code: int, result: str | None, planned: bool) -> None:
-        now = self.clock()
-        for timer in c.timers:
-            timer.cancel()
-        c.timers.clear()
-        c.status, c.ended_at, c.end_type, c.exit_code, c.result_object = status, now, end_type, exit_code, result
-        c.record.update(status=status, ended_at=now, exitCode=exit_code, endType=end_type)
-        self.active.discard(c.id)
-        agent = self.agents.get(c.agent_id)
-        if agent is not None:
-            agent.last_end_type, agent.last_ended_at, agent.last_exit_code = end_type, now, exit_code
-        if planned and c.webhook_sent:
-            return
-        if status == "launch error" and not self.faults["webhook_on_launch_error"]:
-            return
-        run_ms = round((now - c.launched_at) * 1000) if c.launched_at is not None else 0
-        self._webhook(c, end_type, exit_code, result, run_ms)
-
-    def _webhook(self, c: Container, end_type: str, exit_code: int, result: str | None, run_ms: int) -> None:
-        agent = self.agents.get(c.agent_id)
-        url = agent.notifications.get("webhook") if agent is not None else None
-        drop = c.rng.random() < self.faults["webhook_drop_rate"]
-        if not url or agent is None:
-            return
-        if drop:
-            self.webhooks.append({"containerId": c.id, "at": self.clock(), "error": "dropped"})
-            return
-        launched = c.launched_at if c.launched_at is not None else c.ended_at or self.clock()
-        payload = {
-            "agentId": agent.id,
-            "agentName": agent.name,
-            "containerId": c.id,
-            "script": SCRIPT,
-            "scriptOrg": "phantombuster",
-            "branch": "master",
-            "launchDuration": round((launched - c.created_at) * 1000),
-            "runDuration": run_ms,
-            "resultObject": result,
-            "exitMessage": end_type,
-            "exitCode": exit_code,
-        }
-        f = self.faults
-        delivery = Delivery(
-            str(url),
-            payload,
-            c.id,
-            f["webhook_delay_seconds"],
-            f["webhook_duplicates"],
-            f["webhook_timeout_seconds"],
-            f["webhook_retries"],
-            f["webhook_retry_delay_seconds"],
-        )
-        generation = self.generation
-
-        def report(container_id: str, status_code: int | None, error: str | None) -> None:
-            with self.lock:
-                if generation != self.generation:
-                    return
-                entry: dict[str, Any] = {"containerId": container_id, "at": self.clock()}
-                entry.update({"status_code": status_code} if error is None else {"error": error})
-                self.webhooks.append(entry)
-
-        self.sender.send(delivery, report)
+            sheet_id = f"{self.rng.getrandbits(64):016x}"
+            self.hosted_sheets[sheet_id] = text
+            return sheet_id

@@ -24,22 +24,37 @@ NOTIFICATION_DEFAULTS = {
     "slackAutomaticExitError": False,
     "webhook": "",
 }
+# orgs/fetch and orgs/fetch-resources `plan`: the OAS names its allowances in the plural (dailyCaptchas...).
 PLAN = {
     "name": "Pro",
+    "s3Storage": 10_737_418_240,
+    "mongoStorage": 1_073_741_824,
     "parallelism": 5,
     "agents": 15,
     "scripts": 15,
     "dailyExecutionTime": 28_800,
-    "monthlyExecutionTime": 288_000,
     "dailyMails": 500,
-    "monthlyMails": 10_000,
-    "dailyCaptcha": 100,
-    "dailyDiscoveredMail": 500,
-    "dailyAiCredit": 1_000,
+    "dailyCaptchas": 100,
+    "dailyDiscoveredMails": 500,
+    "dailyAiCredits": 1_000,
     "dailySerpCredits": 1_000,
-    "s3Storage": 10_737_418_240,
+    "monthlyExecutionTime": 288_000,
+    "monthlyMails": 10_000,
+    "monthlyCaptchas": 3_000,
+    "monthlyDiscoveredMails": 10_000,
+    "monthlyAiCredits": 20_000,
+    "monthlySerpCredits": 20_000,
+    "isAvailable": True,
+    "isUpgradable": True,
+    "duration": 1,
+    "monthlyPrice": 159,
+    "yearlyPrice": 1_344,
 }
 MONTH_BEFORE_START = 43_200  # execution seconds "already used this month" when the sandbox starts
+ORG_ID = "4000000000000000"
+ORG_CREATED_AT = 1_690_000_000_000
+S3_HOST = "https://phantombuster.s3.amazonaws.com"
+STORAGE_ROUTE = "/phantombuster-s3"
 
 
 def _folder(seed: str) -> str:
@@ -50,65 +65,98 @@ def _running(sim: Simulator, agent_id: str) -> int:
     return sum(1 for cid in sim.active if sim.containers[cid].agent_id == agent_id)
 
 
+def _present(item: dict[str, Any]) -> dict[str, Any]:
+    # Nullable enums (lastEndType...) list no null value, so a field without a value is left out, not null.
+    return {k: v for k, v in item.items() if v is not None or k in _NULLABLE}
+
+
+_NULLABLE = frozenset(
+    {"argument", "executionTimeLimit", "expireAt", "internalMetadata", "userCustomMetadata", "lastEndedAt"}
+    | {"lastExitCode", "runningTime", "launchedAt", "exitCode", "output", "resultObject", "planShouldCancelAt"}
+)
+
+
 def agent_json(sim: Simulator, agent: Agent) -> dict[str, Any]:
-    """`agents/fetch`: the §2.3 fields, plus nbContainersRunning."""
+    """`agents/fetch` (IAgentFetch): no nbContainersRunning, lastExitCode, lastEndedAt nor createdAt there."""
     with sim.lock:
-        return {
-            "id": agent.id,
-            "name": agent.name,
-            "scriptOrgName": "phantombuster",
-            "scriptId": "3112",
-            "script": SCRIPT,
-            "branch": "master",
-            "environment": "release",
-            "argument": json.dumps(agent.argument),
-            "lastEndType": agent.last_end_type,
-            "lastEndedAt": ms(agent.last_ended_at),
-            "lastExitCode": agent.last_exit_code,
-            "manifest": None,
-            "executionTimeLimit": None,
-            "fileMgmt": "mix",
-            "fileMgmtMaxFolders": 10,
-            "maxParallelism": sim.parallelism(agent),
-            "maxRetryNumber": 0,
-            "notifications": {**NOTIFICATION_DEFAULTS, **agent.notifications},
-            "proxyType": "none",
-            "launchType": "manually",
-            "lastNonManualLaunchType": None,
-            "nbLaunches": agent.nb_launches,
-            "nbContainersRunning": _running(sim, agent.id),
-            "s3Folder": _folder(agent.id),
-            "orgS3Folder": _folder("org"),
-            "createdAt": ms(agent.created_at),
-            "updatedAt": ms(agent.updated_at),
-            "internalMetadata": None,
-            "userCustomMetadata": None,
-        }
+        return _present(
+            {
+                "id": agent.id,
+                "name": agent.name,
+                "scriptOrgName": "phantombuster",
+                "scriptId": agent.script_id,
+                "script": agent.script,
+                "branch": "master",
+                "environment": "release",
+                "argument": json.dumps(agent.argument),
+                "lastEndType": agent.last_end_type,
+                "executionTimeLimit": None,
+                "fileMgmt": "mix",
+                "fileMgmtMaxFolders": 10,
+                "maxParallelism": sim.parallelism(agent),
+                "maxRetryNumber": agent.max_retry_number,
+                "notifications": {**NOTIFICATION_DEFAULTS, **agent.notifications},
+                "proxyType": "none",
+                "launchType": agent.launch_type,
+                "nbLaunches": agent.nb_launches,
+                "s3Folder": _folder(agent.id),
+                "orgS3Folder": _folder("org"),
+                "updatedAt": ms(agent.updated_at),
+                "expireAt": None,
+                "internalMetadata": None,
+                "userCustomMetadata": None,
+            }
+        )
 
 
-def agents_json(sim: Simulator) -> list[dict[str, Any]]:
-    """`agents/fetch-all`: an array of agents with nbContainersRunning and runningTime."""
+def agents_json(
+    sim: Simulator, agent_ids: list[str] | None = None, with_argument: bool = False
+) -> list[dict[str, Any]]:
+    """`agents/fetch-all`: an array of agents with createdAt, nbContainersRunning, runningTime, last end."""
     with sim.lock:
         out = []
         for agent in sim.agents.values():
-            item = agent_json(sim, agent)
-            item["runningTime"] = round(_execution_seconds(sim, agent.id))
-            out.append(item)
+            if agent_ids and agent.id not in agent_ids:
+                continue
+            item = {
+                "id": agent.id,
+                "name": agent.name,
+                "createdAt": ms(agent.created_at),
+                "scriptOrgName": "phantombuster",
+                "scriptId": agent.script_id,
+                "script": agent.script,
+                "branch": "master",
+                "environment": "release",
+                "lastEndType": agent.last_end_type,
+                "lastEndedAt": ms(agent.last_ended_at),
+                "lastExitCode": agent.last_exit_code,
+                "nbContainersRunning": _running(sim, agent.id),
+                "runningTime": round(_execution_seconds(sim, agent.id)),
+                "launchType": agent.launch_type,
+                "s3Folder": _folder(agent.id),
+                "expireAt": None,
+                "internalMetadata": None,
+                "userCustomMetadata": None,
+            }
+            if with_argument:
+                item["argument"] = json.dumps(agent.argument)
+            out.append(_present(item))
         return out
 
 
-def container_json(sim: Simulator, c: Container, flags: dict[str, bool] | None = None) -> dict[str, Any]:
-    """`containers/fetch` (§2.6); endedAt, endType and exitCode appear once the container has ended."""
+def container_json(
+    sim: Simulator, c: Container, flags: dict[str, bool] | None = None, status: str | None = None
+) -> dict[str, Any]:
+    """`containers/fetch` (§2.6), no agentId; endedAt, endType and exitCode appear once it has ended."""
     flags = flags or {}
     with sim.lock:
         out: dict[str, Any] = {
             "id": c.id,
-            "agentId": c.agent_id,
-            "status": c.status,
+            "status": status or c.status,
             "createdAt": ms(c.created_at),
             "launchedAt": ms(c.launched_at),
             "launchType": c.launch_type,
-            "retryNumber": 0,
+            "retryNumber": c.retry_number,
             "userCustomMetadata": c.user_custom_metadata,
             "internalMetadata": c.internal_metadata,
         }
@@ -123,13 +171,32 @@ def container_json(sim: Simulator, c: Container, flags: dict[str, bool] | None =
         if flags.get("withNewerAndOlderContainerId"):
             same = sorted((x for x in sim.containers.values() if x.agent_id == c.agent_id), key=lambda x: x.seq)
             index = same.index(c)
-            out["olderContainerId"] = same[index - 1].id if index > 0 else None
-            out["newerContainerId"] = same[index + 1].id if index + 1 < len(same) else None
+            if index > 0:
+                out["olderContainerId"] = same[index - 1].id
+            if index + 1 < len(same):
+                out["newerContainerId"] = same[index + 1].id
         return out
 
 
+def _list_item(c: Container, with_events: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": c.id,
+        "status": c.status,
+        "createdAt": ms(c.created_at),
+        "launchType": c.launch_type,
+        "retryNumber": c.retry_number,
+        "internalMetadata": c.internal_metadata,
+        "userCustomMetadata": c.user_custom_metadata,
+    }
+    if c.ended_at is not None:
+        item.update(endType=c.end_type, endedAt=ms(c.ended_at), exitCode=c.exit_code)
+    if with_events:
+        item["runtimeEvents"] = []
+    return item
+
+
 def containers_json(
-    sim: Simulator, agent_id: str, limit: int, mode: str, before_ended_at: int | None
+    sim: Simulator, agent_id: str, limit: int, mode: str, before_ended_at: int | None, with_events: bool = False
 ) -> dict[str, Any]:
     """`containers/fetch-all`: newest first, `maxLimitReached` when more than `limit` matched."""
     with sim.lock:
@@ -140,7 +207,7 @@ def containers_json(
         if before_ended_at is not None:
             items = [c for c in items if (ms(c.ended_at) or 0) < before_ended_at]
         items.sort(key=lambda c: c.seq, reverse=True)
-        page = [container_json(sim, c, {"withRuntimeEvents": True}) for c in items[:limit]]
+        page = [_list_item(c, with_events) for c in items[:limit]]
         return {"maxLimitReached": len(items) > limit, "containers": page}
 
 
@@ -164,15 +231,7 @@ def agent_output_json(
             "canSoftAbort": False,
         }
         if not mine:
-            return {
-                "containerId": None,
-                "status": "never launched",
-                "output": "",
-                "outputPos": 0,
-                "progress": None,
-                "progressLabel": None,
-                **base,
-            }
+            return _present({"status": "never launched", "output": "", "outputPos": 0, **base})
         c = max(mine, key=lambda x: x.seq)
         text = output_text(c)
         start = 0 if prev_container not in (None, c.id) else (from_pos or 0)
@@ -181,15 +240,17 @@ def agent_output_json(
         progress = 1.0 if c.status not in ACTIVE else 0.0
         if c.status == "running" and c.launched_at is not None and c.plan.run_seconds > 0:
             progress = min(0.99, (sim.clock() - c.launched_at) / c.plan.run_seconds)
-        return {
-            "containerId": c.id,
-            "status": c.status,
-            "output": text[start:],
-            "outputPos": len(text),
-            "progress": round(progress, 3),
-            "progressLabel": f"{len(c.profile_urls)} profile(s)",
-            **base,
-        }
+        return _present(
+            {
+                "containerId": c.id,
+                "status": c.status,
+                "output": text[start:],
+                "outputPos": len(text),
+                "progress": round(progress, 3),
+                "progressLabel": f"{len(c.profile_urls)} profile(s)",
+                **base,
+            }
+        )
 
 
 def _execution_seconds(sim: Simulator, agent_id: str | None = None) -> float:
@@ -233,14 +294,29 @@ def resources_json(sim: Simulator) -> dict[str, Any]:
 
 
 def org_json(sim: Simulator) -> dict[str, Any]:
-    """`orgs/fetch`: a minimal org with its plan."""
+    """`orgs/fetch`: the org with its plan and `timezone` (knob `org_timezone`, `--timezone`)."""
+    with sim.lock:
+        used = _execution_seconds(sim)
+        timezone = sim.faults["org_timezone"]
     return {
-        "id": "4000000000000000",
-        "name": "LeadRelay Sandbox",
-        "timezone": "UTC",
+        "id": ORG_ID,
+        "name": "leadrelay-sandbox",
+        "displayName": "LeadRelay Sandbox",
+        "dailyExecutionTime": round(used),
+        "dailyMail": 0,
+        "dailyCaptcha": 0,
+        "dailyDiscoveredMail": 0,
+        "dailyAiCredit": 0,
+        "s3Storage": 52_428_800,
         "s3Folder": _folder("org"),
         "planSlug": "pro-monthly",
+        "planStartedAt": ORG_CREATED_AT,
+        "timezone": timezone,
+        "createdAt": ORG_CREATED_AT,
         "plan": dict(PLAN),
+        "billingFirstName": None,
+        "billingLastName": None,
+        "planShouldCancelAt": None,
     }
 
 
@@ -255,9 +331,10 @@ def running_containers_json(sim: Simulator) -> dict[str, Any]:
                     "agentId": c.agent_id,
                     "agentName": sim.agents[c.agent_id].name if c.agent_id in sim.agents else "",
                     "createdAt": ms(c.created_at),
-                    "retryNumber": 0,
+                    "retryNumber": c.retry_number,
                     "launchType": c.launch_type,
-                    "scriptSlug": "linkedin-profile-scraper",
+                    # The OAS pattern is a script file name ("LinkedIn Profile Scraper.js"), not a slug.
+                    "scriptSlug": sim.agents[c.agent_id].script if c.agent_id in sim.agents else SCRIPT,
                 }
                 for c in items
             ]
@@ -266,49 +343,47 @@ def running_containers_json(sim: Simulator) -> dict[str, Any]:
 
 def running_lines(c: Container) -> list[str]:
     """Console lines printed when the container starts running."""
-    lines = [
-        f"ℹ️ Phantom launched: LinkedIn Profile Scraper (container {c.id})",
-        "ℹ️ Connecting to LinkedIn with the session cookie...",
+    return [f"ℹ️ Phantom launched: LinkedIn Profile Scraper (container {c.id})"]
+
+
+def file_urls(sim: Simulator, c: Container, base: str) -> tuple[str, str]:
+    """The result files' links under `base` (the S3 host in the console; the sandbox in result objects)."""
+    folder = f"{base}{'' if base == S3_HOST else STORAGE_ROUTE}/{_folder('org')}/{_folder(c.agent_id)}"
+    return f"{folder}/{c.csv_name}.csv", f"{folder}/{c.csv_name}.json"
+
+
+def saving_lines(sim: Simulator, c: Container) -> list[str]:
+    """`saveResults`' lines: the result files, named after csvName."""
+    csv_url, json_url = file_urls(sim, c, S3_HOST)
+    return [
+        "🔄 Saving data...",
+        f"✅ CSV saved at {csv_url}",
+        f"✅ JSON saved at {json_url}",
+        "✅ Data successfully saved!",
     ]
-    if c.plan.exit_code != 87:
-        lines.append("✅ Connected to LinkedIn as Sandbox User")
-    return lines
 
 
-def end_lines(c: Container, result: str | None) -> list[str]:
-    """Console lines printed when the container ends as planned."""
+def result_file_text(sim: Simulator, org: str, agent_folder: str, name: str) -> tuple[str, str] | None:
+    """(text, media type) of `<csvName>.csv|.json` in an agent's folder, or None when there is no such file."""
+    base, dot, ext = name.rpartition(".")
+    if not dot or ext not in ("csv", "json") or org != _folder("org"):
+        return None
+    with sim.lock:
+        agent = next((a for a in sim.agents.values() if _folder(a.id) == agent_folder), None)
+        found = sim.store.find(agent.id, base) if agent is not None else None
+        if found is None:
+            return None
+        return (found.csv_text(), "text/csv") if ext == "csv" else (found.json_text(), "application/json")
+
+
+def end_lines(c: Container) -> list[str]:
+    """Console lines printed when the container ends as planned (after the scraping and saving lines)."""
     code = c.plan.exit_code
-    if code == 87:
-        return [
-            "❌ Session cookie not valid anymore. Please log in to LinkedIn to get a new session cookie.",
-            "❌ Can't connect to LinkedIn with this session cookie.",
-            "Process finished with an error (exit code: 87)",
-        ]
-    rows = json.loads(result) if result else []
-    lines = [f"ℹ️ Scraping profile {i}/{len(c.profile_urls)}: {row.get('query')}" for i, row in enumerate(rows, 1)]
-    lines += [f"⚠️ {row['query']}: {row['error']}" for row in rows if "error" in row]
     if c.plan.end_type == "agent timeout":
         return [
-            *lines,
             "⚠️ Maximum run time reached: the agent was stopped",
             f"Process finished with an error (exit code: {code})",
         ]
     if code != 0:
-        return [
-            *lines,
-            "❌ Unexpected error: the phantom crashed",
-            f"Process finished with an error (exit code: {code})",
-        ]
-    if result is None:
-        return [
-            "⚠️ Nothing to do: every profile of the input was already processed",
-            "Process finished successfully (exit code: 0)",
-        ]
-    if not rows:
-        lines.append("⚠️ No profile could be scraped from the input")
-    return [
-        *lines,
-        "✅ Data successfully saved",
-        f"✅ JSON saved at https://phantombuster.s3.amazonaws.com/{_folder('org')}/{_folder(c.agent_id)}/result.json",
-        "Process finished successfully (exit code: 0)",
-    ]
+        return ["❌ Unexpected error: the phantom crashed", f"Process finished with an error (exit code: {code})"]
+    return ["Process finished successfully (exit code: 0)"]

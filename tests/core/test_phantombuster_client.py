@@ -1,7 +1,9 @@
-"""The PhantomBuster client against the sandbox over real HTTP: retries, Retry-After, breaker, timeouts, errors."""
+"""The PhantomBuster client against the sandbox over real HTTP: retries, Retry-After, breaker, timeouts, errors,
+Profile Scraper rows, result files and the typed answers."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +12,14 @@ import pytest
 
 from core.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from core.errors import CircuitOpen, PhantomBusterBusy, PhantomBusterError
-from core.phantombuster import CircuitBreaker, PhantomBusterClient, parse_result_object
+from core.phantombuster import (
+    SESSION_EXIT_CODES,
+    CircuitBreaker,
+    PhantomBusterClient,
+    is_session_problem,
+    parse_result_object,
+    scraper_launch_argument,
+)
 from tests.support.sandbox_process import SandboxProcess, sandbox_process
 from tests.support.services import free_port
 
@@ -42,11 +51,12 @@ def statuses(sb: SandboxProcess, endpoint: str) -> list[int]:
     return [c["status"] for c in sb.record()["calls"] if c["path"] == f"/api/v2/{endpoint}"]
 
 
-def launch(client: PhantomBusterClient, urls: list[str] = URLS) -> str:
-    """Launch the agent on `urls` the way the engine does."""
-    return client.launch(
-        {"profileUrls": urls, "numberOfAddsPerLaunch": len(urls)}, metadata={"runId": "1"}, max_instance_count=1
-    )
+def launch(client: PhantomBusterClient, urls: list[str] = URLS, *, sb: SandboxProcess | None = None) -> str:
+    """Launch the agent on `urls` the way the engine will: a CSV URL, its column, a result file of its own
+    (without `sb`, a URL nothing serves: for launches that never reach PhantomBuster)."""
+    sheet = sb.sheet(urls) if sb is not None else "http://127.0.0.1:9/batch.csv"
+    argument = scraper_launch_argument(sheet, column_name="profileUrl", csv_name="run-1", number_of_adds=len(urls))
+    return client.launch(argument, metadata={"runId": "1"}, max_instance_count=1)
 
 
 @pytest.fixture
@@ -62,7 +72,7 @@ def test_429_with_retry_after_is_retried_after_that_many_seconds(sb: SandboxProc
     sb.set_faults(burst_429=2, burst_429_endpoints=["agents/fetch"], burst_429_retry_after_seconds=7)
     sleeps = Sleeps()
     agent = sb.client(sleep=sleeps, retry_after_cap=30).fetch_agent()
-    assert agent["id"] == SANDBOX_AGENT_ID
+    assert agent.id == SANDBOX_AGENT_ID
     assert sleeps == [7.0, 7.0]
     assert statuses(sb, "agents/fetch") == [429, 429, 200]
 
@@ -100,7 +110,7 @@ def test_429_streak_longer_than_max_retries_raises_retryable(sb: SandboxProcess)
 def test_rate_limited_launch_is_retried_because_it_was_not_processed(sb: SandboxProcess) -> None:
     sb.set_faults(burst_429=1, burst_429_endpoints=["agents/launch"], burst_429_retry_after_seconds=2, **SLOW_RUN)
     sleeps = Sleeps()
-    container_id = launch(sb.client(sleep=sleeps))
+    container_id = launch(sb.client(sleep=sleeps), sb=sb)
     record = sb.record()
     assert sleeps == [2.0]
     assert [launch["containerId"] for launch in record["launches"]] == [container_id]
@@ -114,9 +124,9 @@ def test_max_parallelism_reached_is_busy_at_once_without_retry(sb: SandboxProces
     sb.set_faults(max_parallelism=1, retry_after_seconds=5, **SLOW_RUN)
     sleeps = Sleeps()
     client = sb.client(sleep=sleeps)
-    first = launch(client)
+    first = launch(client, sb=sb)
     with pytest.raises(PhantomBusterBusy) as info:
-        launch(client)
+        launch(client, sb=sb)
     assert (info.value.code, info.value.status_code, info.value.retry_after) == ("max_parallelism_reached", 429, 5.0)
     assert sleeps == []
     record = sb.record()
@@ -132,7 +142,7 @@ def test_max_parallelism_reached_is_busy_at_once_without_retry(sb: SandboxProces
 def test_5xx_streak_on_idempotent_get_is_retried_then_succeeds(sb: SandboxProcess) -> None:
     sleeps = Sleeps()
     client = sb.client(sleep=sleeps, max_retries=3)
-    container_id = launch(client)
+    container_id = launch(client, sb=sb)
     sb.set_faults(error_500_count=3, error_500_endpoints=["containers/fetch"])
     assert client.fetch_container(container_id).id == container_id
     assert statuses(sb, "containers/fetch") == [500, 500, 500, 200]
@@ -144,7 +154,7 @@ def test_5xx_streak_longer_than_max_retries_raises_then_opens_and_closes_the_bre
     breaker = CircuitBreaker(threshold=2, cooldown=30.0, clock=clock)
     sleeps = Sleeps()
     client = sb.client(sleep=sleeps, max_retries=2, breaker=breaker)
-    container_id = launch(client)
+    container_id = launch(client, sb=sb)
     sb.set_faults(error_500_count=1000, error_500_endpoints=["containers/fetch"])
 
     for _ in range(2):
@@ -177,14 +187,14 @@ def test_5xx_streak_longer_than_max_retries_raises_then_opens_and_closes_the_bre
     sb.set_faults(error_500_count=0)
     assert client.fetch_container(container_id).id == container_id
     assert not breaker.is_open
-    assert client.fetch_agent()["id"] == SANDBOX_AGENT_ID
+    assert client.fetch_agent().id == SANDBOX_AGENT_ID
 
 
 def test_500_after_launch_was_processed_is_not_retried(sb: SandboxProcess) -> None:
     sb.set_faults(error_500_count=1, error_500_endpoints=["agents/launch"], error_500_mode="after", **SLOW_RUN)
     sleeps = Sleeps()
     with pytest.raises(PhantomBusterError) as info:
-        launch(sb.client(sleep=sleeps))
+        launch(sb.client(sleep=sleeps), sb=sb)
     assert (info.value.code, info.value.status_code, info.value.retryable) == ("server_error", 500, False)
     assert sleeps == []
     assert statuses(sb, "agents/launch") == [500]
@@ -221,7 +231,7 @@ def test_hanging_launch_is_not_retried(sb: SandboxProcess) -> None:
     sleeps = Sleeps()
     started = time.monotonic()
     with pytest.raises(PhantomBusterError) as info:
-        launch(sb.client(timeout=httpx.Timeout(0.5), sleep=sleeps))
+        launch(sb.client(timeout=httpx.Timeout(0.5), sleep=sleeps), sb=sb)
     assert time.monotonic() - started < 1.2
     assert (info.value.code, info.value.retryable) == ("no_answer", False)
     assert sleeps == []
@@ -287,13 +297,13 @@ def test_400_on_launch_fails_fast_with_the_reason(
 def test_fetch_result_object_returns_one_profile_per_input_url(sb: SandboxProcess) -> None:
     sb.set_faults(**SLOW_RUN)
     client = sb.client()
-    container_id = launch(client)
+    container_id = launch(client, sb=sb)
     assert sb.finish(container_id) == [container_id]
     container = client.fetch_container(container_id)
     assert container.ended and container.succeeded and container.metadata == {"runId": "1"}
     profiles = client.fetch_result_object(container_id)
     assert profiles is not None
-    assert [p["query"] for p in profiles] == URLS
+    assert [p["profileUrl"] for p in profiles] == URLS
     assert all(isinstance(p, dict) and len(p) > 1 for p in profiles)
 
 
@@ -324,3 +334,138 @@ def test_parse_result_object(raw: Any, expected: list[dict[str, Any]] | None) ->
 def test_client_without_timeouts_is_refused(timeout: httpx.Timeout | None) -> None:
     with httpx.Client(timeout=timeout) as http, pytest.raises(ValueError, match="timeouts"):
         PhantomBusterClient(http, api_key=SANDBOX_API_KEY, agent_id=SANDBOX_AGENT_ID)
+
+
+# -- Profile Scraper results, result files, typed answers -----------------------------------------------------
+
+ROWS_URLS = [
+    "https://www.linkedin.com/in/ada-lovelace/",
+    "https://www.linkedin.com/in/bob-missing",
+    "https://www.linkedin.com/in/ACwAAAB1234",
+]
+
+
+def finished(sb: SandboxProcess, client: PhantomBusterClient, urls: list[str] = ROWS_URLS) -> str:
+    container_id = launch(client, urls, sb=sb)
+    assert sb.finish(container_id) == [container_id]
+    return container_id
+
+
+def test_fetch_result_rows_types_the_rows(sb: SandboxProcess) -> None:
+    client = sb.client()
+    rows = client.fetch_result_rows(finished(sb, client))
+    assert rows is not None and len(rows) == 3
+    ada, bob, member = rows
+    assert ada.ok and ada.matches("https://linkedin.com/in/ada-lovelace") and ada.data["firstName"] == "Ada"
+    assert isinstance(ada.data["linkedinFollowersCount"], int)  # "512" on the wire
+    assert not bob.ok and bob.error_kind == "not_found" and not bob.retryable
+    assert member.matches(ROWS_URLS[2]) and member.matches(member.data["linkedinProfileUrl"])
+    assert "acwaaab" not in member.data["linkedinProfileUrl"]  # canonical differs from the input
+
+
+@pytest.mark.parametrize("csv_key", ["csvUrl", "csvURL"])
+def test_result_files_are_followed_with_the_same_client(sb: SandboxProcess, csv_key: str) -> None:
+    sb.set_faults(result_files_rate=1.0, result_files_csv_key=csv_key)
+    client = sb.client()
+    container_id = finished(sb, client)
+    raw = client.http.get("containers/fetch-result-object", params={"id": container_id}, headers=client._headers)
+    links = json.loads(raw.json()["resultObject"])
+    assert set(links) == {csv_key, "jsonUrl"}
+    rows = client.fetch_result_rows(container_id)
+    assert rows is not None and [r.urls[0] for r in rows] == ROWS_URLS
+    # Only the CSV link: the CSV is read, its counts (strings there) become numbers.
+    csv_only = client.rows_from_result_object(json.dumps({csv_key: links[csv_key]}))
+    assert csv_only is not None and [r.urls[0] for r in csv_only] == ROWS_URLS
+    assert isinstance(csv_only[0].data["linkedinConnectionsCount"], int) and csv_only[1].error_kind == "not_found"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://evil.example/result.json", "http://phantombuster.s3.amazonaws.com/a/b/result.json", "file:///etc/passwd"],
+)
+def test_result_files_elsewhere_are_not_downloaded(sb: SandboxProcess, url: str) -> None:
+    client = sb.client()
+    calls = len(sb.record()["calls"])
+    with pytest.raises(PhantomBusterError) as info:
+        client.rows_from_result_object(json.dumps({"csvUrl": url, "jsonUrl": url}))
+    assert info.value.code == "result_file_host" and not info.value.retryable
+    assert len(sb.record()["calls"]) == calls
+
+
+def test_a_result_file_on_another_local_port_is_refused(sb: SandboxProcess) -> None:
+    other = f"http://127.0.0.1:{free_port()}/phantombuster-s3/a/b/result.json"
+    with pytest.raises(PhantomBusterError, match="not PhantomBuster's storage"):
+        sb.client().rows_from_result_object({"jsonUrl": other})
+
+
+def test_result_files_have_a_size_cap(sb: SandboxProcess) -> None:
+    sb.set_faults(result_files_rate=1.0)
+    client = sb.client(max_result_file_bytes=200)
+    container_id = finished(sb, client)
+    with pytest.raises(PhantomBusterError) as info:
+        client.fetch_result_rows(container_id)
+    assert info.value.code == "result_file_too_big"
+
+
+def test_storage_downloads_send_no_api_key_and_follow_no_redirect() -> None:
+    seen: list[httpx.Request] = []
+
+    def storage(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("moved.json"):
+            return httpx.Response(302, headers={"Location": "https://evil.example/x.json"})
+        return httpx.Response(200, json=[{"profileUrl": "https://www.linkedin.com/in/a"}])
+
+    http = httpx.Client(
+        base_url="https://api.phantombuster.com/api/v2/",
+        timeout=5.0,
+        transport=httpx.MockTransport(storage),
+        headers={"X-Phantombuster-Key": "secret-key"},
+    )
+    client = PhantomBusterClient(http, api_key="secret-key", agent_id="1")
+    base = "https://phantombuster.s3.amazonaws.com/org/agent"
+    rows = client.rows_from_result_object({"csvUrl": f"{base}/r.csv", "jsonUrl": f"{base}/r.json"})
+    assert rows is not None and rows[0].ok
+    with pytest.raises(PhantomBusterError) as info:
+        client.rows_from_result_object({"jsonUrl": f"{base}/moved.json"})
+    assert info.value.status_code == 302
+    assert [r.url.host for r in seen] == ["phantombuster.s3.amazonaws.com"] * 2
+    assert all("x-phantombuster-key" not in r.headers for r in seen)
+
+
+def test_fetch_agent_is_typed(sb: SandboxProcess) -> None:
+    agent = sb.client().fetch_agent()
+    assert agent.id == SANDBOX_AGENT_ID and agent.is_profile_scraper
+    assert (agent.script_id, agent.script) == ("5589386912058181", "LinkedIn Profile Scraper.js")
+    assert agent.max_retry_number == 0 and agent.launch_type == "manually" and agent.argument_error is None
+    assert agent.argument == {"sessionCookie": "sandbox-session-cookie"}
+    assert agent.webhook_url is None  # the session sandbox has no webhook configured
+
+
+def test_fetch_org_running_containers_and_count(sb: SandboxProcess) -> None:
+    sb.set_faults(org_timezone="Europe/Oslo", **SLOW_RUN)
+    client = sb.client()
+    org = client.fetch_org()
+    assert org.timezone == "Europe/Oslo" and org.name == "LeadRelay Sandbox" and org.parallelism == 5
+    assert client.running_containers() == [] and client.running_count() == 0
+    container_id = launch(client, sb=sb)
+    running = client.running_containers()
+    assert [(c.id, c.agent_id, c.launch_type, c.retry_number) for c in running] == [
+        (container_id, SANDBOX_AGENT_ID, "user api call", 0)
+    ]
+    assert client.running_count() == 1
+    assert sb.client(agent_id="4000000000000002").running_containers() == []  # another agent's are not its own
+
+
+@pytest.mark.parametrize("code", [83, 84, 85, 87])
+def test_session_exit_codes_are_recognised(sb: SandboxProcess, code: int) -> None:
+    sb.set_faults(exit_codes={str(code): 1.0})
+    client = sb.client()
+    container = client.fetch_container(finished(sb, client))
+    assert container.ended and not container.succeeded and container.session_problem
+    assert is_session_problem(code) and code in SESSION_EXIT_CODES and "LinkedIn" in SESSION_EXIT_CODES[code]
+    assert client.fetch_result_rows(container.id) is None
+
+
+def test_other_exit_codes_are_not_session_problems() -> None:
+    assert not any(is_session_problem(c) for c in (None, 0, 1, 76, 78, 82, 86))

@@ -30,9 +30,11 @@ def test_launch_returns_a_16_digit_string_container_id(sandbox: Sandbox) -> None
     assert r.status_code == 200
     cid = r.json()["containerId"]
     assert isinstance(cid, str) and len(cid) == 16 and cid.isdigit()
+    sandbox.wait_ended(cid)
     launch = sandbox.record()["launches"][0]
-    assert launch["containerId"] == cid and launch["profileUrls"] == [URL]
+    assert launch["containerId"] == cid and launch["profileUrls"] == [URL]  # read from the CSV at start
     assert launch["argument"]["sessionCookie"] == "sandbox-session-cookie"  # saved argument + bonusArgument
+    assert len(sandbox.receiver.sheet_gets) == 1
 
 
 def test_second_launch_while_running_is_429_max_parallelism(sandbox: Sandbox) -> None:
@@ -84,9 +86,15 @@ def test_container_lifecycle_and_result_object(sandbox: Sandbox) -> None:
     raw = sandbox.get("containers/fetch-result-object", id=cid).json()["resultObject"]
     assert isinstance(raw, str)
     profiles = json.loads(raw)
-    assert [p["query"] for p in profiles] == urls
+    assert [p["profileUrl"] for p in profiles] == urls
+    assert [p["linkedinProfileUrl"] for p in profiles] == [
+        "https://linkedin.com/in/jane-doe-42",
+        "https://linkedin.com/in/john-smith",
+        "https://linkedin.com/in/%C3%A9lodie-martin",
+    ]
     assert profiles[0]["firstName"] == "Jane" and profiles[0]["lastName"] == "Doe"
     assert profiles[2]["firstName"] == "Élodie"
+    assert all("query" not in p and "timestamp" not in p for p in profiles)  # current outputs have neither
     full = sandbox.container(cid, withResultObject="true", withOutput="true")
     assert full["resultObject"] == raw and "Process finished successfully" in full["output"]
     out = sandbox.get("containers/fetch-output", id=cid, mode="json").json()["output"]
@@ -97,16 +105,14 @@ def test_container_lifecycle_and_result_object(sandbox: Sandbox) -> None:
 
 
 def test_manual_launch_json_string_argument_and_spreadsheet_url(sandbox: Sandbox) -> None:
-    body = {"id": AGENT_ID, "argument": json.dumps({"spreadsheetUrl": URL}), "manualLaunch": True}
-    cid = sandbox.post("agents/launch", body).json()["containerId"]
+    argument = json.dumps({"spreadsheetUrl": URL, "sessionCookie": "c00kie"})
+    cid = sandbox.post("agents/launch", {"id": AGENT_ID, "argument": argument, "manualLaunch": True}).json()
+    cid = cid["containerId"]
     assert sandbox.container(cid)["launchType"] == "manual"
+    assert sandbox.wait_ended(cid)["exitCode"] == 0
     assert sandbox.record()["launches"][0]["profileUrls"] == [URL]
-    assert (
-        json.loads(
-            sandbox.wait_ended(cid, 5) and sandbox.get("containers/fetch-result-object", id=cid).json()["resultObject"]
-        )[0]["query"]
-        == URL
-    )
+    assert sandbox.result(cid)[0]["profileUrl"] == URL
+    assert sandbox.receiver.sheet_gets == []  # a profile URL is not downloaded
 
 
 def test_launch_validation_errors(sandbox: Sandbox) -> None:
@@ -162,8 +168,13 @@ def test_agent_endpoints(sandbox: Sandbox) -> None:
     assert sandbox.get("agents/fetch", id=new_id).json()["maxParallelism"] == 2
     listed = sandbox.get("agents/fetch-all").json()
     assert {a["id"] for a in listed} == {AGENT_ID, new_id} and all("nbContainersRunning" in a for a in listed)
+    assert all("argument" not in a for a in listed)
+    assert "argument" in sandbox.get("agents/fetch-all", withArgument="true").json()[0]
     cid = sandbox.launch().json()["containerId"]
-    assert sandbox.get("agents/fetch", id=AGENT_ID).json()["nbContainersRunning"] == 1
+    running = sandbox.get("agents/fetch-all", agentIds=AGENT_ID).json()
+    assert [(a["id"], a["nbContainersRunning"]) for a in running] == [(AGENT_ID, 1)]
+    for key in ("nbContainersRunning", "lastExitCode", "lastEndedAt", "createdAt"):  # fetch-all's, not fetch's
+        assert key not in sandbox.get("agents/fetch", id=AGENT_ID).json()
     sandbox.wait_ended(cid)
     out = sandbox.get("agents/fetch-output", id=AGENT_ID).json()
     assert out["containerId"] == cid and out["status"] == "finished" and out["isAgentRunning"] is False

@@ -37,6 +37,8 @@ def test_cli_serves_the_sandbox(receiver: Receiver, tmp_path: Path) -> None:
         receiver.url,
         "--faults",
         faults,
+        "--timezone",
+        "Europe/Oslo",
     ]
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -48,13 +50,15 @@ def test_cli_serves_the_sandbox(receiver: Receiver, tmp_path: Path) -> None:
         r = httpx.post(
             f"{base}/api/v2/agents/launch",
             params={"key": "k1"},
-            json={"id": "4000000000000009", "argument": {"profileUrls": ["https://www.linkedin.com/in/a-b"]}},
+            json={"id": "4000000000000009", "bonusArgument": {"spreadsheetUrl": "https://www.linkedin.com/in/a-b"}},
         )
         assert r.status_code == 200, r.text
         cid = r.json()["containerId"]
         body = wait_for(lambda: receiver.for_container(cid))[0]["body"]
         assert body["agentId"] == "4000000000000009" and body["exitCode"] == 0
         assert httpx.get(f"{base}/__sandbox/faults").json()["run_seconds"] == [0.05, 0.05]
+        org = httpx.get(f"{base}/api/v2/orgs/fetch", headers={"X-Phantombuster-Key": "k1"}).json()
+        assert org["timezone"] == "Europe/Oslo"
     finally:
         proc.terminate()
         proc.wait(10)

@@ -37,7 +37,7 @@ def test_webhook_fires_once_on_end_with_the_documented_payload(sandbox: Sandbox)
     assert body["exitMessage"] == "finished" and body["exitCode"] == 0
     assert isinstance(body["launchDuration"], int) and isinstance(body["runDuration"], int)
     assert 40 <= body["runDuration"] <= 2000
-    assert [p["query"] for p in json.loads(body["resultObject"])] == urls
+    assert [p["profileUrl"] for p in json.loads(body["resultObject"])] == urls
     assert sandbox.container(cid)["status"] == "finished"  # sent at the end, not before
     time.sleep(0.2)
     assert len(sandbox.receiver.for_container(cid)) == 1
@@ -59,15 +59,25 @@ def test_agents_stop_kills_running_containers_and_fires_the_webhook(sandbox: San
     assert bad.status_code == 400 and bad.json()["error"] == "No agent exists with the provided id."
 
 
-def test_exit_code_87_is_an_expired_cookie(sandbox: Sandbox) -> None:
-    sandbox.faults(exit_codes={"87": 1.0})
+@pytest.mark.parametrize(
+    ("code", "line"),
+    [
+        (83, "❌ Can't connect to LinkedIn with this session cookie."),
+        (84, "❌ Session cookie not valid anymore. Please log in to LinkedIn to get a new one."),
+        (85, "⚠️ Cookie is correct but LinkedIn is asking for a mail verification."),
+        (87, "❌ No valid credentials found"),
+    ],
+)
+def test_session_exit_codes_with_their_console_lines(sandbox: Sandbox, code: int, line: str) -> None:
+    sandbox.faults(exit_codes={str(code): 1.0})
     cid = sandbox.launch().json()["containerId"]
     c = sandbox.wait_ended(cid)
-    assert (c["status"], c["endType"], c["exitCode"]) == ("finished", "finished", 87)
-    out = sandbox.get("containers/fetch-output", id=cid).json()["output"]
-    assert "Session cookie not valid anymore" in out and "Process finished with an error" in out
-    assert sandbox.get("containers/fetch-result-object", id=cid).json()["resultObject"] is None
-    assert wait_for(lambda: sandbox.receiver.for_container(cid))[0]["body"]["exitCode"] == 87
+    assert (c["status"], c["endType"], c["exitCode"]) == ("finished", "finished", code)
+    out = sandbox.output(cid)
+    assert line in out and f"Process finished with an error (exit code: {code})" in out
+    assert "Opening page" not in out  # nothing was scraped
+    assert sandbox.result(cid) is None
+    assert wait_for(lambda: sandbox.receiver.for_container(cid))[0]["body"]["exitCode"] == code
 
 
 def test_empty_result_exits_0_with_an_empty_array(sandbox: Sandbox) -> None:
@@ -115,7 +125,12 @@ def test_delayed_and_failed_webhooks(sandbox: Sandbox) -> None:
     sandbox.faults(webhook_delay_seconds=0.0, webhook_retries=1, webhook_retry_delay_seconds=0.05)
     cid = sandbox.launch().json()["containerId"]
     wait_for(lambda: len(sandbox.receiver.for_container(cid)) == 2)
-    assert [w["status_code"] for w in sandbox.record()["webhooks"] if w["containerId"] == cid] == [500, 500]
+
+    def attempts() -> list[int]:
+        return [w["status_code"] for w in sandbox.record()["webhooks"] if w["containerId"] == cid]
+
+    # The receiver sees a POST before the sandbox has its answer: wait for the sandbox's record as well.
+    assert wait_for(lambda: len(attempts()) == 2 and attempts()) == [500, 500]
 
 
 def test_early_webhook_arrives_while_the_container_still_runs(sandbox: Sandbox) -> None:
@@ -168,7 +183,8 @@ def test_hang_makes_the_client_time_out_but_the_launch_happens(sandbox: Sandbox)
     sandbox.faults(run_seconds=[5, 5], hang_seconds=0.6, hang_endpoints=["agents/launch"], hang_count=1)
     start = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
-        sandbox.http.post("/api/v2/agents/launch", json={"id": AGENT_ID}, timeout=0.2)
+        body = {"id": AGENT_ID, "bonusArgument": {"spreadsheetUrl": "https://www.linkedin.com/in/jane-doe-42"}}
+        sandbox.http.post("/api/v2/agents/launch", json=body, timeout=0.2)
     assert time.monotonic() - start < 0.5
     assert len(sandbox.record()["launches"]) == 1
     assert sandbox.launch().status_code == 429  # no hang left, and the first launch holds the slot

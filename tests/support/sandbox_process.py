@@ -16,6 +16,16 @@ from core.phantombuster import PhantomBusterClient
 from tests.support.services import free_port, unavailable, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# The agent `python -m sandbox` starts with: a Profile Scraper with a session cookie, no retries, no webhook.
+DEFAULT_AGENT: dict[str, Any] = {
+    "name": "LinkedIn Profile Scraper",
+    "script": "LinkedIn Profile Scraper.js",
+    "argument": {"sessionCookie": "sandbox-session-cookie"},
+    "maxRetryNumber": 0,
+    "maxParallelism": None,
+    "launchType": "manually",
+    "notifications": {"webhook": ""},
+}
 
 
 class SandboxProcess:
@@ -43,14 +53,30 @@ class SandboxProcess:
         return f"http://127.0.0.1:{self.port}/api/v2/"
 
     def reset(self, **faults: object) -> None:
-        """Forget containers and the record, restore the startup faults, then apply `faults`."""
+        """Forget containers, result files and the record, restore the startup faults and the agent's startup
+        settings (tests reconfigure it with agents/save), then apply `faults`."""
         self.control.post("/__sandbox/reset").raise_for_status()
+        self.save_agent(DEFAULT_AGENT)
         if faults:
             self.set_faults(**faults)
+
+    def save_agent(self, settings: dict[str, Any]) -> None:
+        """POST agents/save for the sandbox agent (`settings` without the id)."""
+        body = {"id": SANDBOX_AGENT_ID, **settings}
+        response = self.control.post("/api/v2/agents/save", json=body, headers={"X-Phantombuster-Key": SANDBOX_API_KEY})
+        response.raise_for_status()
 
     def set_faults(self, **faults: object) -> None:
         """Merge fault knobs into the current configuration."""
         self.control.post("/__sandbox/faults", json=faults).raise_for_status()
+
+    def sheet(self, urls: list[str], column: str = "profileUrl") -> str:
+        """Host a CSV of `urls` on the sandbox (/__sandbox/sheets); returns the URL a launch's spreadsheetUrl
+        takes. The sandbox downloads it over HTTP at container start, as PhantomBuster would."""
+        text = column + "\n" + "".join(u + "\n" for u in urls)
+        response = self.control.post("/__sandbox/sheets", content=text.encode())
+        response.raise_for_status()
+        return str(response.json()["url"])
 
     def finish(self, container_id: str | None = None) -> list[str]:
         """End running containers now with their planned outcome."""
@@ -71,10 +97,11 @@ class SandboxProcess:
         api_key: str = SANDBOX_API_KEY,
         agent_id: str = SANDBOX_AGENT_ID,
         sleep: Callable[[float], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
         **kwargs: Any,
     ) -> PhantomBusterClient:
         """A PhantomBusterClient on the sandbox; `sleep` defaults to not sleeping at all."""
-        http = httpx.Client(base_url=self.api_url, timeout=timeout)
+        http = httpx.Client(base_url=self.api_url, timeout=timeout, transport=transport)
         return PhantomBusterClient(
             http, api_key=api_key, agent_id=agent_id, sleep=(lambda _: None) if sleep is None else sleep, **kwargs
         )
