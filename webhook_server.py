@@ -18,7 +18,9 @@ from core.config import WEBHOOK_PATH, Settings
 from core.db import Database
 from core.doorbell import Doorbell
 from core.errors import InvalidInput
+from core.lifecycle import batches
 from core.metrics import WebhookMetrics
+from core.models import utcnow
 
 log = logging.getLogger("leadrelay.webhook")
 
@@ -104,6 +106,19 @@ def create_app(settings: Settings, db: Database, doorbell: Doorbell) -> Starlett
             body = status.phantom_status(session, default_run_seconds=settings.expected_run_seconds)
         return JSONResponse(body)
 
+    async def batch_csv(request: Request) -> Response:
+        # The token is the secret: it is never logged (access logs are off) and any unknown token is a plain 404.
+        with db.write() as session:
+            body = batches.serve(
+                session,
+                request.path_params["token"],
+                now=utcnow(),
+                margin_seconds=settings.batch_url_margin_seconds,
+            )
+        if body is None:
+            return PlainTextResponse("not found", status_code=404)
+        return Response(body, media_type="text/csv; charset=utf-8", headers={"Cache-Control": "no-store"})
+
     async def healthz(request: Request) -> Response:
         try:
             with db.read() as session:
@@ -122,6 +137,7 @@ def create_app(settings: Settings, db: Database, doorbell: Doorbell) -> Starlett
         routes=[
             Route(WEBHOOK_PATH, phantombuster_webhook, methods=["POST"]),
             Route("/api/phantom_buster/status", phantom_status, methods=["GET"]),
+            Route(batches.PATH_PREFIX + "{token}.csv", batch_csv, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
         ],

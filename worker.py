@@ -12,12 +12,12 @@ import redis
 from huey import crontab
 from huey.signals import SIGNAL_INTERRUPTED
 
-from core import retention
+from core import agent_check, retention
 from core.config import load_settings
 from core.db import Database
 from core.doorbell import HueyDoorbell, build_huey
 from core.engine import Engine
-from core.phantombuster import build_client
+from core.phantombuster import PhantomBusterClient, build_client
 from core.reconciler import Reconciler
 
 settings = load_settings()
@@ -31,14 +31,7 @@ class WorkerSide:
     """What the doorbell's tasks do in this process: the engine's steps and the reconciler's pass."""
 
     def __init__(self) -> None:
-        client = build_client(
-            settings.effective_pb_base_url,
-            settings.effective_pb_api_key,
-            settings.effective_agent_id,
-            timeout=settings.phantombuster_timeout_seconds,
-            max_retries=settings.phantombuster_max_retries,
-            retry_after_cap=settings.phantombuster_retry_after_cap_seconds,
-        )
+        client = _client()
         self.db = Database(settings.effective_database_url)
         self.engine = Engine(self.db, client, settings, doorbell, worker_id=WORKER_ID)
         self.reconciler = Reconciler(self.db, self.engine, doorbell, settings, worker_id=WORKER_ID)
@@ -59,12 +52,37 @@ class WorkerSide:
         return self.reconciler.run_once().actions
 
 
+def _client() -> PhantomBusterClient:
+    return build_client(
+        settings.effective_pb_base_url,
+        settings.effective_pb_api_key,
+        settings.effective_agent_id,
+        timeout=settings.phantombuster_timeout_seconds,
+        max_retries=settings.phantombuster_max_retries,
+        retry_after_cap=settings.phantombuster_retry_after_cap_seconds,
+    )
+
+
+def _check_the_agent() -> None:
+    """With a real key, refuse to start on an agent that would scrape the wrong people or never wake the worker."""
+    if settings.sandbox_mode:
+        return
+    client = _client()
+    try:
+        reason = agent_check.refusal(client, settings.public_base_url, webhook_secrets=settings.webhook_secrets)
+    finally:
+        client.http.close()
+    if reason:
+        raise SystemExit(f"The worker does not start: {reason}")
+
+
 @cache
 def worker_side() -> WorkerSide:
     """This process's engine and reconciler, built on first use (importing the module connects nothing)."""
     return WorkerSide()
 
 
+_check_the_agent()
 doorbell.serve(worker_side)
 
 

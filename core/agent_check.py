@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from core.config import WEBHOOK_PATH
+from core.errors import PhantomBusterError
 from core.phantombuster import PhantomBusterClient
 from core.phantombuster_answers import PROFILE_SCRAPER_SCRIPT, PROFILE_SCRAPER_SCRIPT_ID, AgentInfo
 
@@ -146,3 +147,18 @@ def _webhook_problems(agent: AgentInfo, name: str, public_base_url: str, secrets
                 )
             ]
     return []
+
+
+def refusal(client: PhantomBusterClient, public_base_url: str, *, webhook_secrets: Sequence[str] = ()) -> str | None:
+    """Why the worker must not start with this agent, in sentences; None when it may (or PhantomBuster is down).
+
+    An agent PhantomBuster refuses to show (a wrong key or agent id: 4xx) is a reason; an outage is not, since
+    the worker would only wait for it; the Admin page shows the same check either way.
+    """
+    try:
+        problems = check_agent(client, public_base_url, webhook_secrets=webhook_secrets)
+    except PhantomBusterError as exc:
+        if exc.status_code is not None and 400 <= exc.status_code < 500:
+            return f"LeadRelay cannot use the PhantomBuster agent: {exc.message}"
+        return None
+    return describe(problems) if problems else None

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     busy_backoff_seconds: float = Field(default=5.0, gt=0)
 
     default_batch_size: int = Field(default=25, ge=1, le=2500)
+    # The Profile Scraper's per-launch maximum (numberOfAddsPerLaunch, "100 max" in its store form).
+    profiles_per_launch_max: int = Field(default=100, ge=1, le=2500)
+    max_lead_attempts: int = Field(default=3, ge=1, le=20)
+    # How long after its run ended a batch URL still answers (PhantomBuster reads it when the container starts).
+    batch_url_margin_seconds: float = Field(default=600.0, ge=0)
     max_active_jobs_per_analyst: int = Field(default=3, ge=1)
     max_upload_mb: float = Field(default=50.0, gt=0)
     max_rows: int = Field(default=200_000, ge=1)

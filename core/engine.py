@@ -18,9 +18,10 @@ from core.config import Settings
 from core.db import Database
 from core.doorbell import Doorbell
 from core.errors import CircuitOpen, LeaseLost, PhantomBusterBusy, PhantomBusterError
-from core.lifecycle import LaunchPlan, inbox
+from core.lifecycle import LaunchPlan, batches, inbox
 from core.models import IN_FLIGHT_RUN_STATUSES, Job, JobStatus, Run, RunStatus, utcnow
-from core.phantombuster import Container, PhantomBusterClient
+from core.phantombuster import Container, PhantomBusterClient, scraper_launch_argument
+from core.scraper_rows import ScraperRow
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class RunSnapshot:
     check_ticket: int
     launch_requested_at: datetime | None
     launch_unanswered_at: datetime | None
+    batch_fetched_at: datetime | None
     job_cancelled: bool
 
 
@@ -90,6 +92,7 @@ class Engine:
                     Run.check_ticket,
                     Run.launch_requested_at,
                     Run.launch_unanswered_at,
+                    Run.batch_fetched_at,
                     Job.status,
                 )
                 .join(Job, Job.id == Run.job_id)
@@ -97,7 +100,7 @@ class Engine:
             ).first()
         if row is None:
             return None
-        return RunSnapshot(*row[:7], job_cancelled=row[7] == JobStatus.CANCELLED)
+        return RunSnapshot(*row[:8], job_cancelled=row[8] == JobStatus.CANCELLED)
 
     # -- launching -------------------------------------------------------------------------------------
 
@@ -118,7 +121,13 @@ class Engine:
 
     def _launch(self, plan: LaunchPlan) -> None:
         metadata = {RUN_TAG: str(plan.run_id), FENCE_TAG: str(plan.token)}
-        argument = {"profileUrls": plan.urls, "numberOfAddsPerLaunch": len(plan.urls)}
+        assert plan.batch_token is not None and plan.csv_name is not None
+        argument = scraper_launch_argument(
+            batches.url(self.settings.public_base_url, plan.batch_token),
+            column_name=batches.COLUMN,
+            csv_name=plan.csv_name,
+            number_of_adds=max(1, plan.lead_count),
+        )
         try:
             container_id = self.client.launch(argument, metadata=metadata, max_instance_count=1)
         except PhantomBusterBusy as exc:
@@ -222,10 +231,21 @@ class Engine:
             return
         self.doorbell.dispatch()
 
-    def find_container(self, run_id: int) -> Container | None:
-        """The newest container PhantomBuster holds for `run_id`, found by the tag given at launch."""
-        tagged = [c for c in self.client.recent_containers() if run_tag(c) == run_id]
-        return tagged[0] if tagged else None
+    def find_container(self, run_id: int, *, fetched_since: datetime | None = None) -> Container | None:
+        """The newest container PhantomBuster holds for `run_id`, found by the tag given at launch.
+
+        Should PhantomBuster not echo the tags (they are in its published contract only since 2026), a run whose
+        batch URL was fetched (`fetched_since`: the launch request) owns the one untagged container started since.
+        """
+        recent = self.client.recent_containers()
+        tagged = [c for c in recent if run_tag(c) == run_id]
+        if tagged:
+            return tagged[0]
+        if fetched_since is None or any(c.metadata for c in recent):
+            return None
+        since = fetched_since - timedelta(seconds=5)
+        started = [c for c in recent if c.created_at is not None and c.created_at >= since]
+        return started[0] if len(started) == 1 else None
 
     def _running_on_agent(self) -> list[Container]:
         return [c for c in self.client.recent_containers() if c.status in ACTIVE_CONTAINER_STATUSES]
@@ -235,8 +255,9 @@ class Engine:
         if run.launch_unanswered_at is None:
             return "launching"  # a launch in progress; after a crash the reconciler takes the expired lease over
         now = self.clock()
+        fetched_since = run.launch_requested_at if run.batch_fetched_at is not None else None
         try:
-            found = self.find_container(run.id)
+            found = self.find_container(run.id, fetched_since=fetched_since)
             running = [] if found is not None else self._running_on_agent()
         except PhantomBusterError as exc:
             return self._check_later(run.id, exc, LOOKUP_INTERVAL_SECONDS * 2)
@@ -301,14 +322,14 @@ class Engine:
         assert run.container_id is not None
         try:
             container = self.client.fetch_container(run.container_id)
-            profiles = self.client.fetch_result_object(run.container_id) if container.ended else None
+            rows = self.client.fetch_result_rows(run.container_id) if container.ended else None
         except PhantomBusterError as exc:
             if exc.status_code == 404:
                 container = Container(id=run.container_id, status="unknown")
                 return self._finish(run, container, None, forced or failures.container_lost(run.container_id))
             return self._check_later(run.id, exc, UNREACHABLE_RECHECK_SECONDS)
         if container.ended or forced is not None:
-            return self._finish(run, container, profiles, forced)
+            return self._finish(run, container, rows, forced)
         if run.job_cancelled:
             self._stop_if_alone(run.container_id, reason="its job was cancelled")
         now = self.clock()
@@ -330,7 +351,7 @@ class Engine:
         self,
         run: RunSnapshot,
         container: Container,
-        profiles: list[dict] | None,
+        rows: list[ScraperRow] | None,
         forced: failures.Failure | None,
     ) -> str:
         now = self.clock()
@@ -339,9 +360,10 @@ class Engine:
                 session,
                 run.id,
                 container,
-                profiles,
+                rows,
                 now=now,
                 max_attempts=self.settings.max_run_attempts,
+                max_lead_attempts=self.settings.max_lead_attempts,
                 holder=self.worker_id,
                 lease_seconds=self.settings.launch_lease_seconds,
                 actor="worker",

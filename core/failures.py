@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.phantombuster_answers import SESSION_EXIT_CODES, is_session_problem
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -14,18 +16,13 @@ class Failure:
     retryable: bool
 
 
-COOKIE_EXPIRED = Failure(
-    "linkedin_cookie_expired",
-    "The LinkedIn session cookie expired: update it in PhantomBuster, then retry failed leads.",
-    retryable=False,
-)
-EMPTY_RESULT = Failure(
-    "empty_result",
-    "PhantomBuster finished but returned no profiles; the run is tried again automatically.",
-    retryable=True,
-)
-NO_PROFILE = "PhantomBuster returned no profile for this URL: check that the profile exists, then retry failed leads."
 CANCELLED = "Cancelled while PhantomBuster was running it."
+
+
+def session_expired(exit_code: int | None) -> Failure:
+    """The run ended on a dead LinkedIn session (exit 83, 84, 85 or 87): relaunching on it only repeats that."""
+    reason = SESSION_EXIT_CODES.get(exit_code or 0, "the LinkedIn session is no longer valid")
+    return Failure("linkedin_session", f"The LinkedIn session stopped working: {reason}.", retryable=False)
 
 
 def timed_out(limit_seconds: int) -> Failure:
@@ -54,8 +51,8 @@ def container_lost(container_id: str) -> Failure:
 
 def explain(status: str, exit_code: int | None, end_type: str | None) -> Failure:
     """Explain a finished container that did not succeed."""
-    if exit_code == 87:
-        return COOKIE_EXPIRED
+    if is_session_problem(exit_code):
+        return session_expired(exit_code)
     if status == "launch error":
         return Failure("launch_error", "PhantomBuster could not start the run; it is retried automatically.", True)
     if end_type == "agent timeout":

@@ -11,9 +11,9 @@ from datetime import datetime
 import redis
 from sqlalchemy.orm import Session
 
-from core import heartbeat
+from core import agent_check, heartbeat
 from core.config import Settings
-from core.errors import LeadRelayError
+from core.errors import ConfigError, LeadRelayError
 from core.lifecycle import inbox
 from core.models import utcnow
 from core.phantombuster import Resources, build_client
@@ -46,6 +46,7 @@ class Outside:
     queue_server: Probe
     phantombuster: Probe
     quota: Quota | None
+    agent: Probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class Health:
     queue_server: Probe
     phantombuster: Probe
     quota: Quota | None
+    agent: Probe
     checked_at: datetime
 
 
@@ -85,26 +87,35 @@ def ping_queue_server(url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> Probe
     return _timed(probe)
 
 
-def fetch_quota(settings: Settings, timeout: float = PROBE_TIMEOUT_SECONDS) -> tuple[Probe, Resources | None]:
-    """Ask PhantomBuster (or the sandbox) for `orgs/fetch-resources`, once, with a short timeout and no retries."""
+def ask_phantombuster(
+    settings: Settings, timeout: float = PROBE_TIMEOUT_SECONDS
+) -> tuple[Probe, Resources | None, Probe]:
+    """Ask PhantomBuster (or the sandbox) for `orgs/fetch-resources` and check the agent, with short timeouts."""
+    client = build_client(
+        settings.effective_pb_base_url,
+        settings.effective_pb_api_key,
+        settings.effective_agent_id,
+        timeout=timeout,
+        max_retries=0,
+    )
     found: list[Resources] = []
 
-    def probe() -> str:
-        client = build_client(
-            settings.effective_pb_base_url,
-            settings.effective_pb_api_key,
-            settings.effective_agent_id,
-            timeout=timeout,
-            max_retries=0,
-        )
-        try:
-            found.append(client.fetch_resources())
-        finally:
-            client.http.close()
+    def resources() -> str:
+        found.append(client.fetch_resources())
         return "sandbox answers" if settings.sandbox_mode else "answers"
 
-    result = _timed(probe)
-    return result, (found[0] if found else None)
+    def agent() -> str:
+        problems = agent_check.check_agent(client, settings.public_base_url, webhook_secrets=settings.webhook_secrets)
+        if problems:
+            raise ConfigError(agent_check.describe(problems))
+        return "the agent is set up for LeadRelay"
+
+    try:
+        reached = _timed(resources)
+        agent_probe = _timed(agent) if reached.ok else Probe(False, "not checked: PhantomBuster did not answer", 0.0)
+    finally:
+        client.http.close()
+    return reached, (found[0] if found else None), agent_probe
 
 
 _cache_lock = threading.Lock()
@@ -120,13 +131,13 @@ def _outside(settings: Settings) -> Outside:
         if hit is not None and now - hit[0] < settings.health_cache_seconds:
             return hit[1]
     queue_probe = ping_queue_server(settings.effective_redis_url)
-    pb_probe, resources = fetch_quota(settings)
+    pb_probe, resources, agent_probe = ask_phantombuster(settings)
     quota = (
         Quota(resources.monthly_remaining, resources.plan_monthly_execution_time, resources.plan_name)
         if resources
         else None
     )
-    value = Outside(queue_probe, pb_probe, quota)
+    value = Outside(queue_probe, pb_probe, quota, agent_probe)
     with _cache_lock:
         _cache[key] = (time.monotonic(), value)
     return value
@@ -151,5 +162,6 @@ def check(session: Session, settings: Settings, now: datetime | None = None) -> 
         queue_server=outside.queue_server,
         phantombuster=outside.phantombuster,
         quota=outside.quota,
+        agent=outside.agent,
         checked_at=now,
     )

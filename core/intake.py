@@ -78,7 +78,8 @@ def queue(
         session,
         owner=owner,
         preview=preview,
-        batch_size=batch_size,
+        # One run is one launch of the Profile Scraper, which takes at most this many profiles a launch.
+        batch_size=min(batch_size, settings.profiles_per_launch_max),
         priority=priority,
         skip_recent={} if include_recent else checks.recent,
         max_active_jobs=settings.max_active_jobs_per_analyst,

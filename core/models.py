@@ -198,6 +198,8 @@ class Lead(Base):
     country: Mapped[str | None] = mapped_column(String(120))
     input: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default=LeadStatus.PENDING)
+    # Launches that ended without an answer for this lead (never tried, or a page that did not load).
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     profile: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
     enriched_at: Mapped[datetime | None]
@@ -239,6 +241,10 @@ class Run(Base):
     check_ticket: Mapped[int] = mapped_column(Integer, server_default="0")
     next_check_at: Mapped[datetime | None]
     last_checked_at: Mapped[datetime | None]
+    # The batch PhantomBuster downloads: the hash of this launch's URL token, when it was fetched, its result file.
+    batch_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    batch_fetched_at: Mapped[datetime | None]
+    csv_name: Mapped[str | None] = mapped_column(String(120))
     # Set when agents/launch got no answer: the launch may have happened, so PhantomBuster is asked before relaunching.
     launch_unanswered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

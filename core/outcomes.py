@@ -1,39 +1,40 @@
-"""Deciding what a finished PhantomBuster container means for its run and leads (pure: nothing is written here)."""
+"""Deciding what a finished PhantomBuster container means for its run and leads (pure: nothing is written here).
+
+A lead is enriched when a result row matches it under any URL the row carries; a row with an `error` fails the
+lead with that reason, unless the error is transient; a lead with no row was never tried (the phantom stopped
+early, or a page did not load) and goes back to the queue, up to MAX_LEAD_ATTEMPTS launches.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from core import failures
 from core.models import RunStatus
 from core.phantombuster import Container
+from core.scraper_rows import ScraperRow, index_rows, row_for
 
 RETRY_BACKOFF_CAP_SECONDS = 300.0
 
 
-def url_key(url: str) -> str:
-    """A comparison key for a profile URL: host, scheme, case, query and trailing slash ignored."""
-    text = (url or "").strip()
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    return parts.path.rstrip("/").lower()
-
-
 @dataclass(frozen=True, slots=True)
 class PendingLead:
-    """A lead of the run that has no result yet."""
+    """A lead of the run that has no result yet, and how many launches already ended without one."""
 
     id: int
     linkedin_url: str
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a finished container means: the run's new status, each lead's result, and whether it runs again."""
+    """What a finished container means: the run's new status, each lead's result, and what runs again.
+
+    `retry` sends the whole run back to the queue (the container failed); `requeue` are leads the run never got to,
+    for a new run of their own (the run itself succeeded).
+    """
 
     status: str
     failure: failures.Failure | None
@@ -42,6 +43,8 @@ class Outcome:
     enriched: dict[int, dict[str, Any]] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     cancelled: list[int] = field(default_factory=list)
+    requeue: list[int] = field(default_factory=list)
+    unanswered: list[int] = field(default_factory=list)
 
 
 def retry_backoff(attempt: int) -> float:
@@ -49,49 +52,58 @@ def retry_backoff(attempt: int) -> float:
     return min(RETRY_BACKOFF_CAP_SECONDS, 5.0 * 2 ** max(0, attempt - 1))
 
 
-def match_profiles(
-    leads: Sequence[PendingLead], profiles: Sequence[dict[str, Any]] | None
-) -> dict[int, dict[str, Any]]:
-    """Each lead's profile among the rows PhantomBuster returned, matched by URL."""
-    by_key: dict[str, dict[str, Any]] = {}
-    for profile in profiles or []:
-        query = profile.get("query") or profile.get("linkedinProfileUrl") or profile.get("profileUrl")
-        if isinstance(query, str) and query:
-            by_key.setdefault(url_key(query), profile)
-    found: dict[int, dict[str, Any]] = {}
-    for lead in leads:
-        profile = by_key.get(url_key(lead.linkedin_url))
-        if profile is not None:
-            found[lead.id] = profile
-    return found
+def never_tried(launches: int) -> str:
+    """Why a lead PhantomBuster never got to is given up on."""
+    return (
+        f"PhantomBuster did not get to this profile in {launches} launches (each stopped early or the page did not "
+        "load); retry failed leads later."
+    )
 
 
 def decide(
     container: Container,
-    profiles: Sequence[dict[str, Any]] | None,
+    rows: Sequence[ScraperRow] | None,
     leads: Sequence[PendingLead],
     *,
     attempts: int,
     max_attempts: int,
+    max_lead_attempts: int,
     job_cancelled: bool,
     forced: failures.Failure | None = None,
 ) -> Outcome:
     """The outcome of a run whose container ended: store what came back, then succeed, retry, fail or cancel."""
-    enriched = match_profiles(leads, profiles)
-    remaining = [lead.id for lead in leads if lead.id not in enriched]
+    index = index_rows(rows or [])
+    enriched: dict[int, dict[str, Any]] = {}
+    failed: dict[int, str] = {}
+    unanswered: list[PendingLead] = []
+    for lead in leads:
+        row = row_for(index, lead.linkedin_url)
+        if row is not None and row.ok:
+            enriched[lead.id] = row.data
+        elif row is not None and not row.retryable:
+            failed[lead.id] = f"PhantomBuster could not enrich this lead: {row.reason}."
+        else:
+            unanswered.append(lead)  # never tried, or a page that did not load this time
+    unanswered_ids = [lead.id for lead in unanswered]
+
     failure = forced
     if failure is None and not container.succeeded:
         failure = failures.explain(container.status, container.exit_code, container.end_type)
-    if failure is None and leads and not enriched:
-        failure = failures.EMPTY_RESULT
-
     if job_cancelled:
-        return Outcome(RunStatus.CANCELLED, failure, False, None, enriched, cancelled=remaining)
+        return Outcome(RunStatus.CANCELLED, failure, False, None, enriched, failed, cancelled=unanswered_ids)
     if failure is None:
+        # The container finished: what it did not get to goes back to the queue in a run of its own.
+        requeue = [lead.id for lead in unanswered if lead.attempts + 1 < max_lead_attempts]
+        for lead in unanswered:
+            if lead.attempts + 1 >= max_lead_attempts:
+                failed[lead.id] = never_tried(lead.attempts + 1)
         return Outcome(
-            RunStatus.SUCCESS, None, False, None, enriched, failed=dict.fromkeys(remaining, failures.NO_PROFILE)
+            RunStatus.SUCCESS, None, False, None, enriched, failed, requeue=requeue, unanswered=unanswered_ids
         )
-    if failure.retryable and attempts < max_attempts and remaining:
-        return Outcome(RunStatus.PENDING, failure, True, retry_backoff(attempts), enriched)
+    if failure.retryable and attempts < max_attempts and unanswered:
+        return Outcome(
+            RunStatus.PENDING, failure, True, retry_backoff(attempts), enriched, failed, unanswered=unanswered_ids
+        )
     status = RunStatus.TIMED_OUT if failure.code == "timed_out" else RunStatus.FAILED
-    return Outcome(status, failure, False, None, enriched, failed=dict.fromkeys(remaining, failure.message))
+    failed.update(dict.fromkeys(unanswered_ids, failure.message))
+    return Outcome(status, failure, False, None, enriched, failed, unanswered=unanswered_ids)

@@ -59,8 +59,13 @@ def health_panel() -> None:
         + (f" ({quota.plan_name} plan)" if quota and quota.plan_name else "")
         + (": the local sandbox, no PHANTOMBUSTER_API_KEY is set." if ctx.settings.sandbox_mode else "."),
     )
+    if h.agent.ok:
+        st.caption(f":material/verified: PhantomBuster agent: {plain(h.agent.detail)}.")
+    elif h.phantombuster.ok:
+        st.warning(f"The PhantomBuster agent needs a change: {plain(h.agent.detail)}", icon=":material/build:")
     st.caption(
-        f"Checked {clock(h.checked_at)}; PhantomBuster and the queue server are asked at most every {ctx.settings.health_cache_seconds:.0f} s."
+        f"Checked {clock(h.checked_at)}; PhantomBuster and the queue server are asked at most every "
+        f"{ctx.settings.health_cache_seconds:.0f} s."
     )
 
 

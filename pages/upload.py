@@ -120,8 +120,8 @@ q1, q2, q3 = st.columns(3)
 batch_size = q1.number_input(
     "Batch size (leads per PhantomBuster run)",
     min_value=1,
-    max_value=2500,
-    value=ctx.settings.default_batch_size,
+    max_value=ctx.settings.profiles_per_launch_max,
+    value=min(ctx.settings.default_batch_size, ctx.settings.profiles_per_launch_max),
     step=1,
     key="batch_size",
 )

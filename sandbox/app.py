@@ -180,6 +180,9 @@ async def _serve(sim: Simulator, request: Request, endpoint: str) -> Response:
         return error_response(ApiError(405, f"{endpoint} only accepts {route[0]}.", "methodNotAllowed"))
     faults = sim.call_faults(endpoint)
     if faults.hang_before:
+        # PhantomBuster received the whole request and processes it late: a client that stops waiting (a timeout)
+        # does not take the request back. So the body is read now and the held request still runs to the end.
+        await request.body()
         await asyncio.sleep(faults.hang_before)
     response = await _answer(sim, request, endpoint, route[1], faults)
     if faults.hang_after:
@@ -274,6 +277,10 @@ def create_app(sim: Simulator) -> Starlette:
     """The ASGI app serving `sim`; timers and webhooks run on the server's event loop."""
 
     async def api(request: Request) -> Response:
+        # Shielded: a request being processed is not abandoned when its client hangs up, as on a real server.
+        return await asyncio.shield(asyncio.ensure_future(handle(request)))
+
+    async def handle(request: Request) -> Response:
         endpoint = request.path_params["endpoint"].strip("/")
         request.state.container_id = None
         try:

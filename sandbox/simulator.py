@@ -14,7 +14,6 @@ from typing import Any
 from sandbox import faults as fault_knobs
 from sandbox.clock import AsyncioScheduler, Scheduler
 from sandbox.faults import CallFaults
-from sandbox.lifecycle import Lifecycle
 from sandbox.models import (
     ACTIVE,
     MAX_CONTAINERS,
@@ -31,10 +30,11 @@ from sandbox.models import (
 )
 from sandbox.sheets import HttpSheetFetcher, SheetFetcher
 from sandbox.storage import ResultStore
+from sandbox.timeline import ContainerTimeline
 from sandbox.webhooks import HttpWebhookSender, WebhookSender
 
 
-class Simulator(Lifecycle):
+class Simulator(ContainerTimeline):
     """The sandbox's whole state; every public method is thread-safe and returns plain JSON-ready data."""
 
     def __init__(

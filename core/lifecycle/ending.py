@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, failures, jobs, outcomes
@@ -15,6 +14,7 @@ from core.lifecycle import slot as slots
 from core.lifecycle.launching import LaunchPlan, claim_next
 from core.models import IN_FLIGHT_RUN_STATUSES, Job, JobStatus, Lead, LeadStatus, Run, RunStatus
 from core.phantombuster import Container
+from core.scraper_rows import ScraperRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +52,46 @@ def _apply_leads(session: Session, outcome: outcomes.Outcome, now: datetime) -> 
         )
 
 
+def _requeue(session: Session, run: Run, lead_ids: list[int], now: datetime) -> Run:
+    """A new run, queued, for the leads a finished run never got to (the finished run keeps its own history)."""
+    seq = int(session.scalar(select(func.max(Run.seq)).where(Run.job_id == run.job_id)) or 0) + 1
+    again = Run(
+        job_id=run.job_id,
+        owner_id=run.owner_id,
+        seq=seq,
+        company=run.company,
+        lead_count=len(lead_ids),
+        priority=run.priority,
+        status=RunStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(again)
+    session.flush()
+    session.execute(
+        update(Lead)
+        .where(Lead.id.in_(lead_ids))
+        .values(run_id=again.id, status=LeadStatus.PENDING, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.id == run.job_id)
+        .values(total_batches=Job.total_batches + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return again
+
+
 def finish(
     session: Session,
     run_id: int,
     container: Container,
-    profiles: list[dict[str, Any]] | None,
+    rows: list[ScraperRow] | None,
     *,
     now: datetime,
     max_attempts: int,
+    max_lead_attempts: int,
     holder: str,
     lease_seconds: float,
     actor: str,
@@ -72,21 +104,32 @@ def finish(
     job = session.get(Job, run.job_id, populate_existing=True)
     assert job is not None
     pending = [
-        outcomes.PendingLead(lead_id, url)
-        for lead_id, url in session.execute(
-            select(Lead.id, Lead.linkedin_url).where(Lead.run_id == run.id, Lead.status == LeadStatus.PENDING)
+        outcomes.PendingLead(lead_id, url, attempts)
+        for lead_id, url, attempts in session.execute(
+            select(Lead.id, Lead.linkedin_url, Lead.attempts).where(
+                Lead.run_id == run.id, Lead.status == LeadStatus.PENDING
+            )
         )
     ]
     outcome = outcomes.decide(
         container,
-        profiles,
+        rows,
         pending,
         attempts=run.attempts,
         max_attempts=max_attempts,
+        max_lead_attempts=max_lead_attempts,
         job_cancelled=job.status == JobStatus.CANCELLED,
         forced=forced,
     )
     _apply_leads(session, outcome, now)
+    if outcome.unanswered:
+        session.execute(
+            update(Lead)
+            .where(Lead.id.in_(outcome.unanswered))
+            .values(attempts=Lead.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    requeued = _requeue(session, run, outcome.requeue, now) if outcome.requeue else None
 
     delivery = inbox.settle(session, container, now)
     if delivery is not None:
@@ -120,6 +163,8 @@ def finish(
         end_type=container.end_type,
         enriched=len(outcome.enriched),
         failed=len(outcome.failed),
+        requeued=len(outcome.requeue),
+        requeued_as_run=requeued.id if requeued else None,
         attempt=run.attempts,
         reason=failure.message if failure else None,
         webhook_received_at=delivery.received_at.isoformat() if delivery else None,

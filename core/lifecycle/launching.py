@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, failures, jobs, queue
-from core.lifecycle import checks, inbox
+from core.lifecycle import batches, checks, inbox
 from core.lifecycle import slot as slots
 from core.models import Job, Lead, LeadStatus, Run, RunStatus
 from core.phantombuster import Container
@@ -19,19 +19,25 @@ PHANTOMBUSTER_HOLDER = "phantombuster"
 
 @dataclass(frozen=True, slots=True)
 class LaunchPlan:
-    """A run holding the slot under a fencing token, about to be (or being) launched."""
+    """A run holding the slot under a fencing token, about to be (or being) launched.
+
+    `batch_token` is the secret of the batch URL PhantomBuster downloads; it is known only to the claim that issued
+    it (a later step that finds the plan again, to look up or adopt its container, never relaunches it).
+    """
 
     run_id: int
     job_id: int
     token: int
-    urls: list[str]
+    lead_count: int
     company: str
     attempt: int
+    csv_name: str | None
+    batch_token: str | None = None
 
 
-def _plan(session: Session, run: Run, token: int) -> LaunchPlan:
-    urls = list(session.scalars(select(Lead.linkedin_url).where(Lead.run_id == run.id).order_by(Lead.id)))
-    return LaunchPlan(run.id, run.job_id, token, urls, run.company, run.attempts)
+def _plan(session: Session, run: Run, token: int, batch_token: str | None = None) -> LaunchPlan:
+    leads = session.scalar(select(func.count()).where(Lead.run_id == run.id, Lead.status == LeadStatus.PENDING))
+    return LaunchPlan(run.id, run.job_id, token, int(leads or 0), run.company, run.attempts, run.csv_name, batch_token)
 
 
 def _run(session: Session, run_id: int) -> Run:
@@ -60,6 +66,7 @@ def claim_next(session: Session, *, holder: str, now: datetime, lease_seconds: f
     run.launch_unanswered_at = None
     run.not_before = None
     run.updated_at = now
+    batch_token = batches.issue(run)
     jobs.mark_started(session, run.job_id, now)
     session.execute(
         update(Job)
@@ -67,7 +74,7 @@ def claim_next(session: Session, *, holder: str, now: datetime, lease_seconds: f
         .values(current_batch=run.seq, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    plan = _plan(session, run, lease.token)
+    plan = _plan(session, run, lease.token, batch_token)
     audit.record(
         session,
         actor,
@@ -78,7 +85,7 @@ def claim_next(session: Session, *, holder: str, now: datetime, lease_seconds: f
         fence=lease.token,
         attempt=run.attempts,
         company=run.company,
-        leads=len(plan.urls),
+        leads=plan.lead_count,
         queue_position=1,
     )
     return plan

@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core import jobs, lifecycle, webhooks
 from core.engine import FENCE_TAG, RUN_TAG, Engine
-from core.lifecycle import slot
+from core.lifecycle import batches, slot
 from core.models import AuditEvent, Heartbeat, Job, Lead, Run, User, WebhookDelivery, utcnow
+from core.phantombuster import scraper_launch_argument
 from core.reconciler import Reconciler
 from tests.support import factories
 from tests.support.doorbell import QueueDoorbell
+from tests.support.servers import ServerThread
+from webhook_server import create_app
 
 
 class Rig:
-    """An engine, a reconciler and an in-process doorbell on one database and the sandbox process."""
+    """An engine, a reconciler and an in-process doorbell on one database and the sandbox process.
 
-    def __init__(self, db, settings, sandbox) -> None:
+    The webhook server's app runs in a thread beside them: PhantomBuster (the sandbox) downloads each run's batch
+    from it, at the address the launch gives.
+    """
+
+    def __init__(self, db, settings, sandbox, public_base_url: str) -> None:
         self.db = db
         self.sb = sandbox
         self.bell = QueueDoorbell()
         self.settings = settings.model_copy(
-            update={"launch_lease_seconds": 60.0, "expected_run_seconds": 0.2, "launch_lookup_margin_seconds": 5.0}
+            update={
+                "launch_lease_seconds": 60.0,
+                "expected_run_seconds": 0.2,
+                "launch_lookup_margin_seconds": 5.0,
+                "public_base_url": public_base_url,
+            }
         )
         self.engine = Engine(
             db, sandbox.client(sleep=lambda _: None), self.settings, self.bell, worker_id="test-worker"
@@ -71,9 +84,16 @@ class Rig:
 
 
 @pytest.fixture
-def rig(db, settings, sandbox_process) -> Rig:
+def rig(db, settings, sandbox_process) -> Iterator[Rig]:
     sandbox_process.reset(run_seconds=[0.05, 0.1], max_parallelism=10, seed=3)
-    return Rig(db, settings, sandbox_process)
+    with ServerThread(create_app(settings, db, QueueDoorbell())) as server:
+        yield Rig(db, settings, sandbox_process, server.url)
+
+
+def _launch_elsewhere(rig: Rig, metadata: dict[str, str]) -> str:
+    """A launch LeadRelay did not make (or whose answer it lost): one profile URL, straight to the API."""
+    argument = {"spreadsheetUrl": "https://www.linkedin.com/in/someone-else", "numberOfAddsPerLaunch": 1}
+    return rig.engine.client.launch(argument, metadata=metadata, max_instance_count=5)
 
 
 def _deliver(rig: Rig, container_id: str, **fields) -> bool:
@@ -116,9 +136,13 @@ def test_crash_after_launch_before_record_adopts_container(rig, db):
     with db.write() as s:
         plan = lifecycle.claim_next(s, holder="dead", now=utcnow(), lease_seconds=60, actor="worker")
     # The launch reaches PhantomBuster, then the worker dies before recording the container.
-    rig.engine.client.launch(
-        {"profileUrls": plan.urls}, metadata={RUN_TAG: str(plan.run_id), FENCE_TAG: str(plan.token)}
+    argument = scraper_launch_argument(
+        batches.url(rig.settings.public_base_url, plan.batch_token),
+        column_name=batches.COLUMN,
+        csv_name=plan.csv_name,
+        number_of_adds=plan.lead_count,
     )
+    rig.engine.client.launch(argument, metadata={RUN_TAG: str(plan.run_id), FENCE_TAG: str(plan.token)})
     with db.write() as s:
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
     rig.drain(rig.done(job_id))
@@ -139,8 +163,9 @@ def test_stale_holder_cannot_write(rig, db):
     assert run.status == "launching" and run.container_id is None
 
 
-def test_session_cookie_failure_is_explained_and_not_retried(rig, db):
-    rig.sb.reset(run_seconds=[0.05, 0.1], exit_codes={"87": 1.0}, seed=4, max_parallelism=10)
+@pytest.mark.parametrize("code", [83, 84, 85, 87])
+def test_session_cookie_failure_is_explained_and_not_retried(rig, db, code):
+    rig.sb.reset(run_seconds=[0.05, 0.1], exit_codes={str(code): 1.0}, seed=4, max_parallelism=10)
     job_id = rig.job({"Acme": 2})
     rig.engine.dispatch()
     rig.drain(rig.done(job_id))
@@ -148,7 +173,7 @@ def test_session_cookie_failure_is_explained_and_not_retried(rig, db):
         job = s.get(Job, job_id)
         run = s.scalar(select(Run).where(Run.job_id == job_id))
     assert job.status == "failed" and run.status == "failed" and run.attempts == 1
-    assert "LinkedIn session cookie expired" in (job.error_message or "")
+    assert "The LinkedIn session stopped working" in (job.error_message or "") and f"exit {code}" in job.error_message
 
 
 def test_retryable_failure_is_retried_then_dead_lettered(rig, db):
@@ -265,9 +290,7 @@ def test_hole2_a_timeout_never_stops_another_container(rig, db):
     rig.use(sequential_queue_timeout=1, max_run_attempts=1)
     job_id = rig.job({"Acme": 2})
     run_id = rig.engine.dispatch()
-    other = rig.engine.client.launch(
-        {"profileUrls": ["https://www.linkedin.com/in/someone-else"]}, metadata={}, max_instance_count=5
-    )
+    other = _launch_elsewhere(rig, {})
     rig.wait(lambda: (utcnow() - rig.run(run_id).launched_at).total_seconds() > 1.1)
     for _ in range(3):  # several passes: none may stop what runs on the agent
         rig.reconciler.run_once()
@@ -333,9 +356,7 @@ def test_hole4_an_orphan_of_a_queued_run_is_adopted_and_one_of_an_ended_run_stop
     with db.read() as s:
         first, second = s.scalars(select(Run.id).where(Run.job_id == job_id).order_by(Run.seq))
     # A container for the queued second run that no run holds (a launch whose answer was lost long ago).
-    orphan = rig.engine.client.launch(
-        {"profileUrls": ["https://www.linkedin.com/in/x"]}, metadata={RUN_TAG: str(second)}
-    )
+    orphan = _launch_elsewhere(rig, {RUN_TAG: str(second)})
     assert "adopted container" in " ".join(rig.engine.scan_orphans())
     assert rig.run(second).container_id == orphan and rig.run(second).status == "phantom_launched"
     with db.write() as s:  # that run ends by hand; its container keeps running
@@ -375,3 +396,89 @@ def test_hole7_a_result_object_of_any_kind_is_trimmed_everywhere(rig, db):
         __import__("json").dumps({"containerId": "124", "resultObject": {"rows": big}}).encode()
     )
     assert len(payload.body["resultObject"]) < webhooks.MAX_RESULT_CHARS + 100
+
+
+# -- the real Profile Scraper: its input, its rows, its early stops --------------------------------------
+
+
+def _lead_results(db, job_id: int) -> dict[str, tuple[str, str | None]]:
+    with db.read() as s:
+        return {
+            lead.linkedin_url.rsplit("/", 1)[-1]: (lead.status, lead.error)
+            for lead in s.scalars(select(Lead).where(Lead.job_id == job_id))
+        }
+
+
+def test_a_run_sends_its_batch_as_a_csv_url_with_a_result_file_of_its_own(rig, db):
+    job_id = rig.job({"Acme": 2})
+    rig.engine.dispatch()
+    rig.drain(rig.done(job_id))
+    launch = rig.sb.record()["launches"][0]
+    argument = launch["argument"]
+    assert argument["spreadsheetUrl"].startswith(rig.settings.public_base_url + "/batches/")
+    assert argument["columnName"] == "profileUrl" and argument["numberOfAddsPerLaunch"] == 2
+    assert argument["csvName"].startswith("leadrelay-run-") and "profileUrls" not in argument
+    with db.read() as s:
+        assert s.get(Job, job_id).completed_leads == 2
+
+
+def test_a_retried_lead_is_scraped_again_under_a_result_file_of_its_own(rig, db):
+    # Every page times out on the first launch: the phantom writes those URLs (failed) into its result file.
+    rig.sb.reset(run_seconds=[0.05, 0.1], seed=20, max_parallelism=10, transient_error_rate=1.0)
+    job_id = rig.job({"Acme": 2})
+    first = rig.engine.dispatch()
+    rig.drain(lambda: rig.run(first).status == "success")
+    rig.sb.set_faults(transient_error_rate=0.0)
+    rig.drain(rig.done(job_id))
+    results = _lead_results(db, job_id)
+    assert {status for status, _ in results.values()} == {"success"}, results
+    names = [launch["argument"]["csvName"] for launch in rig.sb.record()["launches"]]
+    assert len(names) == 2 and len(set(names)) == 2
+
+
+def test_error_rows_fail_only_their_leads_with_the_reason_in_plain_words(rig, db):
+    job_id = rig.job({"Missing Co": 1, "Private Co": 1, "Acme": 1}, batch_size=3)
+    rig.engine.dispatch()
+    rig.drain(rig.done(job_id))
+    results = _lead_results(db, job_id)
+    assert results["acme-person-0"] == ("success", None)
+    status, error = results["missing-co-person-0"]
+    assert status == "failed" and "LinkedIn has no profile at this URL" in error
+    status, error = results["private-co-person-0"]
+    assert status == "failed" and "private" in error
+
+
+def test_an_early_stop_with_exit_0_sends_the_untried_leads_back_to_the_queue(rig, db):
+    rig.sb.reset(run_seconds=[0.05, 0.1], seed=21, max_parallelism=10, early_stop_after=1, early_stop_rate=1.0)
+    job_id = rig.job({"Acme": 3}, batch_size=3)
+    first = rig.engine.dispatch()
+    rig.drain(lambda: rig.run(first).status == "success")
+    with db.read() as s:
+        assert s.scalar(select(func.count()).where(Lead.job_id == job_id, Lead.status == "success")) == 1
+        requeued = s.scalars(select(Run).where(Run.job_id == job_id, Run.id != first)).all()
+    assert [r.lead_count for r in requeued] == [2]
+    rig.sb.set_faults(early_stop_rate=0.0)
+    rig.drain(rig.done(job_id))
+    assert {status for status, _ in _lead_results(db, job_id).values()} == {"success"}
+
+
+def test_leads_never_tried_are_given_up_after_their_attempts(rig, db):
+    rig.sb.reset(run_seconds=[0.05, 0.1], seed=22, max_parallelism=10, early_stop_after=0, early_stop_rate=1.0)
+    job_id = rig.job({"Acme": 2}, batch_size=2)
+    rig.engine.dispatch()
+    rig.drain(rig.done(job_id))
+    results = _lead_results(db, job_id)
+    assert {status for status, _ in results.values()} == {"failed"}
+    assert all("did not get to this profile in 3 launches" in error for _, error in results.values())
+    assert len(rig.sb.record()["launches"]) == rig.settings.max_lead_attempts
+
+
+def test_a_result_object_that_links_to_the_result_files_is_followed(rig, db):
+    rig.sb.reset(run_seconds=[0.05, 0.1], seed=23, max_parallelism=10, result_files_rate=1.0)
+    job_id = rig.job({"Acme": 2})
+    rig.engine.dispatch()
+    rig.drain(rig.done(job_id))
+    with db.read() as s:
+        leads = list(s.scalars(select(Lead).where(Lead.job_id == job_id)))
+    assert all(lead.status == "success" and lead.profile.get("firstName") for lead in leads)
+    assert all(isinstance(lead.profile.get("linkedinConnectionsCount"), int) for lead in leads)

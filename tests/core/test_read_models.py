@@ -8,8 +8,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from core import analytics, auth, health, read_models, users
-from core.config import load_settings
+from core import analytics, auth, read_models, users
 from core.errors import InvalidInput, PermissionDenied
 from core.lifecycle import slot
 from core.models import Job, Lead, Run, utcnow
@@ -77,29 +76,6 @@ def test_failed_sign_ins_are_slowed_the_same_for_unknown_names():
     delays = [auth.failure_delay("ghost-user") for _ in range(6)]
     assert delays == [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]
     assert [auth.failure_delay("another-ghost") for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
-
-
-def test_health_probes_are_cached(settings, monkeypatch, db):
-    calls = []
-    monkeypatch.setattr(
-        health, "ping_queue_server", lambda url: calls.append(url) or health.Probe(True, "answers PING", 1.0)
-    )
-    monkeypatch.setattr(health, "fetch_quota", lambda s: (health.Probe(False, "down", 2.0), None))
-    health.clear_cache()
-    with db.read() as s:
-        first = health.check(s, settings)
-        second = health.check(s, settings)
-    health.clear_cache()
-    assert len(calls) == 1
-    assert first.queue_server.ok and not first.phantombuster.ok and second.quota is None
-    assert not first.worker_ok and first.worker_at is None
-
-
-def test_quota_comes_from_fetch_resources(sandbox_process, settings):
-    sandbox_process.reset()
-    sb = load_settings(phantombuster_base_url=sandbox_process.api_url)
-    probe, resources = health.fetch_quota(sb)
-    assert probe.ok and resources is not None and resources.monthly_remaining > 0
 
 
 def test_report_issues_are_stored_capped_and_downloadable(db):

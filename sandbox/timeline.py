@@ -18,7 +18,7 @@ from sandbox.storage import ResultStore, file_name
 from sandbox.webhooks import Delivery, WebhookSender
 
 
-class Lifecycle:
+class ContainerTimeline:
     """The run timeline of the Simulator (mixed into it); every method here runs under `self.lock`."""
 
     lock: threading.RLock
