@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         return value.upper()
 
     @property
+    def phantom_hold_seconds(self) -> float:
+        """How long a launched run holds the slot before only its timeout can free it."""
+        return self.sequential_queue_timeout + 60.0
+
+    @property
     def sandbox_mode(self) -> bool:
         """True when no PhantomBuster key is set: the local sandbox stands in for PhantomBuster."""
         key = self.phantombuster_api_key

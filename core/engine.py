@@ -13,35 +13,21 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from core import audit, failures, lifecycle, queue
+from core import failures, lifecycle, queue
 from core.config import Settings
 from core.db import Database
 from core.doorbell import Doorbell
 from core.errors import CircuitOpen, LeaseLost, PhantomBusterBusy, PhantomBusterError
 from core.lifecycle import LaunchPlan, batches, inbox
 from core.models import IN_FLIGHT_RUN_STATUSES, Job, JobStatus, Run, RunStatus, utcnow
+from core.orphans import ACTIVE_CONTAINER_STATUSES, FENCE_TAG, RUN_TAG, AgentContainers, run_tag
 from core.phantombuster import Container, PhantomBusterClient, scraper_launch_argument
 from core.scraper_rows import ScraperRow
 
 log = logging.getLogger(__name__)
 
-RUN_TAG = "leadrelay_run"
-FENCE_TAG = "leadrelay_fence"
 LOOKUP_INTERVAL_SECONDS = 2.0
 UNREACHABLE_RECHECK_SECONDS = 10.0
-ACTIVE_CONTAINER_STATUSES = ("starting", "running")
-
-
-def run_tag(container: Container) -> int | None:
-    """The LeadRelay run a container was launched for, from its tags (None for anyone else's container)."""
-    value = container.metadata.get(RUN_TAG)
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
-def fence_tag(container: Container) -> int | None:
-    """The slot fence the container was launched under."""
-    value = container.metadata.get(FENCE_TAG)
-    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +64,7 @@ class Engine:
         self.doorbell = doorbell
         self.worker_id = worker_id
         self.clock = clock
+        self.containers = AgentContainers(db, client, settings, doorbell, worker_id=worker_id, clock=clock)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -145,9 +132,6 @@ class Engine:
         else:
             self._record_launch(plan, container_id, actor="worker")
 
-    def _hold_seconds(self) -> float:
-        return self.settings.sequential_queue_timeout + 60.0
-
     def _record_launch(
         self,
         plan: LaunchPlan,
@@ -166,7 +150,7 @@ class Engine:
                     container_id,
                     now=now,
                     actor=actor,
-                    hold_seconds=self._hold_seconds(),
+                    hold_seconds=self.settings.phantom_hold_seconds,
                     first_check_in=self._first_check_delay(),
                     adopted=adopted,
                     launched_at=launched_at,
@@ -208,7 +192,7 @@ class Engine:
             self._record_launch(plan, mine.id, actor="worker", adopted=True, launched_at=mine.launched_at)
             return
         self._put_back(plan, exc.message, block_seconds=exc.retry_after or self.settings.busy_backoff_seconds)
-        self._settle_orphans(recent)
+        self.containers.settle(recent)
 
     def _unanswered(self, plan: LaunchPlan) -> None:
         now = self.clock()
@@ -231,25 +215,6 @@ class Engine:
             return
         self.doorbell.dispatch()
 
-    def find_container(self, run_id: int, *, fetched_since: datetime | None = None) -> Container | None:
-        """The newest container PhantomBuster holds for `run_id`, found by the tag given at launch.
-
-        Should PhantomBuster not echo the tags (they are in its published contract only since 2026), a run whose
-        batch URL was fetched (`fetched_since`: the launch request) owns the one untagged container started since.
-        """
-        recent = self.client.recent_containers()
-        tagged = [c for c in recent if run_tag(c) == run_id]
-        if tagged:
-            return tagged[0]
-        if fetched_since is None or any(c.metadata for c in recent):
-            return None
-        since = fetched_since - timedelta(seconds=5)
-        started = [c for c in recent if c.created_at is not None and c.created_at >= since]
-        return started[0] if len(started) == 1 else None
-
-    def _running_on_agent(self) -> list[Container]:
-        return [c for c in self.client.recent_containers() if c.status in ACTIVE_CONTAINER_STATUSES]
-
     def _look_up_launch(self, run: RunSnapshot) -> str:
         """A launch that got no answer: adopt its container once PhantomBuster shows it, or put it back in time."""
         if run.launch_unanswered_at is None:
@@ -257,8 +222,8 @@ class Engine:
         now = self.clock()
         fetched_since = run.launch_requested_at if run.batch_fetched_at is not None else None
         try:
-            found = self.find_container(run.id, fetched_since=fetched_since)
-            running = [] if found is not None else self._running_on_agent()
+            found = self.containers.find(run.id, fetched_since=fetched_since)
+            running = [] if found is not None else self.containers.running()
         except PhantomBusterError as exc:
             return self._check_later(run.id, exc, LOOKUP_INTERVAL_SECONDS * 2)
         if found is not None:
@@ -331,7 +296,7 @@ class Engine:
         if container.ended or forced is not None:
             return self._finish(run, container, rows, forced)
         if run.job_cancelled:
-            self._stop_if_alone(run.container_id, reason="its job was cancelled")
+            self.containers.stop_if_alone(run.container_id, reason="its job was cancelled")
         now = self.clock()
         delay = self._recheck_delay()
         with self.db.write() as session:
@@ -398,22 +363,6 @@ class Engine:
 
     # -- stopping --------------------------------------------------------------------------------------
 
-    def _stop_if_alone(self, container_id: str, *, reason: str) -> bool:
-        """agents/stop stops whatever runs on the agent: call it only when that is this container, alone."""
-        running = self._running_on_agent()
-        if [c.id for c in running] != [container_id]:
-            log.warning(
-                "not stopping container %s (%s): the agent runs %s",
-                container_id,
-                reason,
-                ", ".join(c.id for c in running) or "nothing",
-            )
-            return False
-        self.client.stop_agent()
-        with self.db.write() as session:
-            audit.record(session, "worker", "container_stopped", phantom_container_id=container_id, reason=reason)
-        return True
-
     def stop(self, run_id: int) -> str:
         """Stop a run in flight whose job was cancelled; its end then arrives like any other."""
         run = self._snapshot(run_id)
@@ -425,7 +374,7 @@ class Engine:
             container = self.client.fetch_container(run.container_id)
             if container.ended:
                 return self._confirm(run)
-            stopped = self._stop_if_alone(run.container_id, reason="its job was cancelled")
+            stopped = self.containers.stop_if_alone(run.container_id, reason="its job was cancelled")
         except PhantomBusterError as exc:
             return self._check_later(run_id, exc, UNREACHABLE_RECHECK_SECONDS)
         self._check_later(run_id, None, 1.0)
@@ -440,127 +389,11 @@ class Engine:
         try:
             container = self.client.fetch_container(run.container_id)
             if not container.ended:
-                self._stop_if_alone(run.container_id, reason=f"no result within {limit} s")
+                self.containers.stop_if_alone(run.container_id, reason=f"no result within {limit} s")
         except PhantomBusterError as exc:
             if exc.status_code != 404:
                 raise
         return self._confirm(run, forced=failures.timed_out(limit))
-
-    # -- recovering ------------------------------------------------------------------------------------
-
-    def recover_launch(self, run_id: int) -> str:
-        """A run left `launching` by a worker that stopped: take its expired lease over and look for its container."""
-        now = self.clock()
-        with self.db.write() as session:
-            plan = lifecycle.current_plan(
-                session,
-                run_id,
-                now=now,
-                ttl=self.settings.launch_lease_seconds,
-                take_over_as=f"{self.worker_id}:recovery",
-            )
-            if plan is None:
-                return "not_held"
-            until = now + timedelta(seconds=self.settings.launch_lookup_margin_seconds)
-            ticket = lifecycle.mark_unanswered(session, plan, now=now, look_up_until=until, first_look_in=0.0)
-        self.doorbell.check(run_id, ticket, 0.0)
-        return "looking"
-
-    def recover_launch_without_slot(self, run_id: int) -> str:
-        """A `launching` run the slot no longer points at (it was released by hand): adopt its container or re-queue."""
-        found = self.find_container(run_id)
-        now = self.clock()
-        with self.db.write() as session:
-            run = session.get(Run, run_id, populate_existing=True)
-            if run is None or run.status != RunStatus.LAUNCHING:
-                return "not_launching"
-            if found is not None:
-                first = lifecycle.adopt(
-                    session,
-                    run_id,
-                    found,
-                    holder=self.worker_id,
-                    now=now,
-                    lease_seconds=self.settings.launch_lease_seconds,
-                    hold_seconds=self._hold_seconds(),
-                    actor="reconciler",
-                    launch_fence=fence_tag(found),
-                )
-                if first is not None:
-                    ticket, delay = first
-                    self.doorbell.check(run_id, ticket, delay)
-                    return "adopted"
-                return "slot_busy"
-            lifecycle.put_back(
-                session,
-                run_id,
-                token=None,
-                reason="The launch was interrupted while the slot was released by hand; queued again.",
-                count_attempt=False,
-                now=now,
-                actor="reconciler",
-            )
-        self.doorbell.dispatch()
-        return "queued_again"
-
-    def scan_orphans(self) -> list[str]:
-        """Adopt (or stop) containers that carry a LeadRelay run tag but that no run holds."""
-        return self._settle_orphans(self.client.recent_containers())
-
-    def _settle_orphans(self, containers: list[Container]) -> list[str]:
-        done: list[str] = []
-        now = self.clock()
-        for container in containers:
-            run_id = run_tag(container)
-            if run_id is None:
-                continue
-            with self.db.write() as session:
-                holder = session.scalar(select(Run.id).where(Run.container_id == container.id))
-                if holder is not None:
-                    continue
-                status = session.scalar(select(Run.status).where(Run.id == run_id))
-                if status is None:
-                    continue  # not a run of this database (another installation, or removed by retention)
-                first = lifecycle.adopt(
-                    session,
-                    run_id,
-                    container,
-                    holder=self.worker_id,
-                    now=now,
-                    lease_seconds=self.settings.launch_lease_seconds,
-                    hold_seconds=self._hold_seconds(),
-                    actor="reconciler",
-                    launch_fence=fence_tag(container),
-                )
-            if first is not None:
-                ticket, delay = first
-                self.doorbell.check(run_id, ticket, delay)
-                done.append(f"adopted container {container.id} for run {run_id}")
-            elif container.status in ACTIVE_CONTAINER_STATUSES:
-                reason = f"it was launched for run {run_id}, which no longer needs it"
-                if self._stop_if_alone(container.id, reason=reason):
-                    done.append(f"stopped container {container.id}: {reason}")
-        return done
-
-    def set_aside_delivery(self, container_id: str) -> None:
-        """Stop waiting for a run to claim a webhook's container."""
-        with self.db.write() as session:
-            inbox.set_aside(session, container_id, self.clock())
-
-    def check_overdue(self, run_id: int) -> None:
-        """A run in flight whose check never came (a lost message): plan one now."""
-        now = self.clock()
-        with self.db.write() as session:
-            run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
-            if run is None or run.status not in IN_FLIGHT_RUN_STATUSES:
-                return
-            ticket = lifecycle.schedule_check(session, run, 0.0, now)
-        self.doorbell.check(run_id, ticket, 0.0)
-
-    def release_stale_slot(self) -> int | None:
-        """Free a slot still held by a run that has ended; returns that run."""
-        with self.db.write() as session:
-            return lifecycle.release_if_holder_ended(session, self.clock())
 
     # -- timings ---------------------------------------------------------------------------------------
 

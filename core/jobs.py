@@ -23,7 +23,6 @@ from core.models import (
     LeadStatus,
     Role,
     Run,
-    RunStatus,
     User,
     utcnow,
 )
@@ -144,30 +143,10 @@ def retry_failed_leads(session: Session, user: User, job_id: int, *, batch_size:
     failed = list(session.scalars(select(Lead).where(Lead.job_id == job_id, Lead.status == LeadStatus.FAILED)))
     if not failed:
         raise InvalidInput(f"Job #{job_id} has no failed lead to retry.")
-    size = batch_size or job.batch_size
     now = utcnow()
-    base_seq = int(session.scalar(select(func.max(Run.seq)).where(Run.job_id == job_id)) or 0)
-    batches = plan_batches(failed, size)
-    for offset, (company, indexes) in enumerate(batches, start=1):
-        run = Run(
-            job_id=job_id,
-            owner_id=job.owner_id,
-            seq=base_seq + offset,
-            company=company[:255],
-            lead_count=len(indexes),
-            priority=job.priority,
-            status=RunStatus.PENDING,
-            created_at=now,
-        )
-        session.add(run)
-        session.flush()
-        for index in indexes:
-            failed[index].run_id = run.id
-            failed[index].status = LeadStatus.PENDING
-            failed[index].error = None
+    batches = lifecycle.queue_again(session, job, failed, batch_size or job.batch_size, now, fresh_attempts=True)
     job.status = JobStatus.PENDING
     job.stage = JobStage.BATCH_PROCESSING
-    job.total_batches += len(batches)
     job.finished_at = None
     job.error_code = job.error_message = None
     job.error_at = None

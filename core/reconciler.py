@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import heartbeat
+from core import heartbeat, lifecycle
 from core.config import Settings
 from core.db import Database
 from core.doorbell import Doorbell
@@ -141,7 +141,7 @@ class Reconciler:
         engine = self.engine
 
         if state.holder_ended:
-            freed = report.attempt("free the slot of an ended run", engine.release_stale_slot)
+            freed = report.attempt("free the slot of an ended run", self.release_stale_slot)
             if freed:
                 report.add(f"released the slot held by ended run {freed}")
 
@@ -155,13 +155,13 @@ class Reconciler:
                 expired = state.slot_expires_at is not None and state.slot_expires_at <= now
                 if held and expired:
                     done = report.attempt(
-                        f"run {run.id}: recover its launch", lambda r=run.id: engine.recover_launch(r)
+                        f"run {run.id}: recover its launch", lambda r=run.id: self.recover_launch(r)
                     )
                     report.add(f"run {run.id}: launch lease expired; looking for its container ({done})")
                 elif not held and run.launch_requested_at is not None and now - run.launch_requested_at > lease:
                     done = report.attempt(
                         f"run {run.id}: recover a launch outside the slot",
-                        lambda r=run.id: engine.recover_launch_without_slot(r),
+                        lambda r=run.id: engine.containers.recover_launch_without_slot(r),
                     )
                     report.add(f"run {run.id}: launching outside the slot ({done})")
                 continue
@@ -170,7 +170,7 @@ class Reconciler:
                 done = report.attempt(f"run {run.id}: time out", lambda r=run.id: engine.time_out(r))
                 report.add(f"run {run.id}: timed out after {timeout.total_seconds():.0f} s ({done})")
             elif run.next_check_at is None or run.next_check_at <= now - self.overdue_after():
-                report.attempt(f"run {run.id}: plan a check", lambda r=run.id: engine.check_overdue(r))
+                report.attempt(f"run {run.id}: plan a check", lambda r=run.id: self.check_overdue(r))
                 report.add(f"run {run.id}: overdue for a check; one planned")
 
         waiting = [(cid, at) for cid, at in state.unmatched if now - at >= DELIVERY_GRACE]
@@ -179,12 +179,12 @@ class Reconciler:
         )
         if waiting or unanswered or (state.slot_free and scan_due):
             self._last_scan = now
-            found = report.attempt("look for orphan containers", engine.scan_orphans)
+            found = report.attempt("look for orphan containers", engine.containers.scan)
             for line in found or []:
                 report.add(str(line))
         for container_id, at in waiting:
             if now - at > DELIVERY_GIVE_UP:
-                report.attempt(f"set aside webhook {container_id}", lambda c=container_id: engine.set_aside_delivery(c))
+                report.attempt(f"set aside webhook {container_id}", lambda c=container_id: self.set_aside(c))
                 report.add(f"webhook for unknown container {container_id} set aside")
 
         if state.slot_free and state.pending:
@@ -194,3 +194,43 @@ class Reconciler:
             heartbeat.beat(session, "worker", now=now, worker_id=self.worker_id)
         report.raise_errors()
         return report
+
+    # -- the steps that need only the database -----------------------------------------------------------
+
+    def release_stale_slot(self) -> int | None:
+        """Free a slot still held by a run that has ended; returns that run."""
+        with self.db.write() as session:
+            return lifecycle.release_if_holder_ended(session, self.clock())
+
+    def recover_launch(self, run_id: int) -> str:
+        """A run left `launching` by a worker that stopped: take its expired lease over and look for its container."""
+        now = self.clock()
+        with self.db.write() as session:
+            plan = lifecycle.current_plan(
+                session,
+                run_id,
+                now=now,
+                ttl=self.settings.launch_lease_seconds,
+                take_over_as=f"{self.worker_id}:recovery",
+            )
+            if plan is None:
+                return "not_held"
+            until = now + timedelta(seconds=self.settings.launch_lookup_margin_seconds)
+            ticket = lifecycle.mark_unanswered(session, plan, now=now, look_up_until=until, first_look_in=0.0)
+        self.doorbell.check(run_id, ticket, 0.0)
+        return "looking"
+
+    def check_overdue(self, run_id: int) -> None:
+        """A run in flight whose check never came (a lost message): plan one now."""
+        now = self.clock()
+        with self.db.write() as session:
+            run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
+            if run is None or run.status not in IN_FLIGHT_RUN_STATUSES:
+                return
+            ticket = lifecycle.schedule_check(session, run, 0.0, now)
+        self.doorbell.check(run_id, ticket, 0.0)
+
+    def set_aside(self, container_id: str) -> None:
+        """Stop waiting for a run to claim a webhook's container."""
+        with self.db.write() as session:
+            inbox.set_aside(session, container_id, self.clock())

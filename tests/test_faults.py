@@ -53,6 +53,14 @@ def assert_all_runs_succeeded_once(stack: Stack, job_id: int) -> dict:
     return record
 
 
+def wait_until(condition, timeout: float = 60.0) -> None:
+    """Wait for a condition with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
 def test_sigkill_worker_at_random_moments(stack):
     """SIGKILL the worker 50 times during a 100-run job: no run lost, none launched twice, the job completes."""
     stack.start(faults={**FAST_RUNS, "seed": 11})
@@ -62,7 +70,7 @@ def test_sigkill_worker_at_random_moments(stack):
     deadline = time.monotonic() + 900
     while kills < 50 and stack.job(job_id).finished_at is None:
         assert time.monotonic() < deadline
-        time.sleep(rng.uniform(0.2, 1.6))
+        time.sleep(rng.uniform(0.2, 1.6))  # the fault itself: a kill at a random moment, not a wait for a condition
         stack.kill("worker", signal.SIGKILL)
         kills += 1
         stack.start_worker()
@@ -76,9 +84,9 @@ def test_redis_wiped_mid_job(stack):
     """Kill the Redis-compatible server and restart it with its data gone: every run still ends."""
     stack.start(faults={**FAST_RUNS, "seed": 12})
     job_id = make_job(stack, 20)
-    time.sleep(1.5)
+    wait_until(lambda: stack.job(job_id).completed_batches >= 2)  # mid-job
     stack.redis.kill()
-    time.sleep(2.0)
+    time.sleep(2.0)  # the fault itself: the queue server stays down for two seconds
     stack.redis.restart(wipe=True)
     job = stack.wait_job(job_id, timeout=180)
     assert job.status == "completed" and job.completed_leads == 20
@@ -109,7 +117,12 @@ def test_each_webhook_ten_times_one_effect(stack):
     job = stack.wait_job(job_id, timeout=120)
     assert job.status == "completed"
     assert_all_runs_succeeded_once(stack, job_id)
-    time.sleep(1.0)
+
+    def all_copies_arrived() -> bool:
+        with stack.db.read() as s:
+            return s.scalar(select(func.sum(WebhookDelivery.duplicates))) == 90
+
+    wait_until(all_copies_arrived)
     with stack.db.read() as s:
         deliveries = list(s.scalars(select(WebhookDelivery)))
         ends = collections.Counter(
@@ -125,7 +138,7 @@ def test_graceful_stop_hands_back_work(stack):
     job_id = make_job(stack, 20)
     for _ in range(5):
         stack.wait_worker_ready()
-        time.sleep(0.5)
+        time.sleep(0.5)  # the fault itself: a graceful stop half a second into the worker's life
         proc = stack.procs["worker"]
         stack.kill("worker", signal.SIGTERM)
         assert proc.returncode == 0, stack.log("worker")[-2000:]

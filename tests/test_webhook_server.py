@@ -145,3 +145,52 @@ def test_secret_never_logged(server, caplog):
     # The httpx records are the test client's (playing PhantomBuster); the server's own logs must not hold it.
     server_side = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
     assert all(SECRET not in m for m in server_side)
+
+
+# Text a database may refuse (NUL, lone surrogates written as JSON escapes), numbers JSON has no word for, and
+# nesting deep enough to break a recursive parser: each body is answered 2xx or 4xx, never 5xx, on both databases.
+hostile_text = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["\x00", "a\x00b", "\ufffd", "Ærø\x00", "\u202e"]),
+)
+raw_fragments = st.sampled_from(
+    [
+        b'"\\u0000"', b'"\\ud800"', b'"\\udfff x"', b'"\\ud83d\\ude00"', b"NaN", b"Infinity", b"-Infinity",
+        b"1e999", b"123456789012345678901234567890", b'"\\"', b"[" * 1000 + b"]" * 1000, b"{}" * 3,
+    ]
+)  # fmt: skip
+
+
+@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    field=st.sampled_from(["agentName", "exitMessage", "resultObject", "script", "containerId", "extra"]),
+    text=hostile_text,
+    raw=raw_fragments,
+    use_raw=st.booleans(),
+)
+def test_hostile_text_and_numbers_never_5xx_on_either_database(server, field, text, raw, use_raw):
+    client, _enqueued, db = server
+    value = raw if use_raw else json.dumps(text).encode()
+    body = b'{"containerId": "3358014727012763", "exitCode": 0, "' + field.encode() + b'": ' + value + b"}"
+    r = client.post(f"{WEBHOOK_PATH}?secret={SECRET}", content=body)
+    assert r.status_code < 500, (r.status_code, body[:200])
+    if r.status_code == 200:
+        with db.read() as s:
+            stored = [row.payload for row in s.scalars(select(WebhookDelivery))]
+        assert all("\x00" not in json.dumps(p, ensure_ascii=False) for p in stored)
+
+
+def test_nesting_a_thousand_levels_deep_is_a_400(server):
+    client, _enqueued, db = server
+    body = b'{"containerId": "1", "resultObject": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    assert client.post(f"{WEBHOOK_PATH}?secret={SECRET}", content=body).status_code == 400
+    assert _deliveries(db) == 0
+
+
+def test_wrong_tokens_are_rate_limited_like_right_ones(server):
+    client, _, _ = server
+    codes = [
+        client.get("/api/phantom_buster/status", headers={"Authorization": f"Bearer guess-{n}"}).status_code
+        for n in range(70)
+    ]
+    assert codes[0] == 401 and 429 in codes

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, jobs
 from core.errors import InvalidInput, NotFound
 from core.lifecycle import checks
 from core.lifecycle import slot as slots
@@ -105,3 +105,37 @@ def retry_dead_run(session: Session, run_id: int, now: datetime) -> Run:
     job.completed_batches = max(0, job.completed_batches - 1)
     job.updated_at = now
     return run
+
+
+def queue_again(
+    session: Session, job: Job, leads: list[Lead], batch_size: int, now: datetime, *, fresh_attempts: bool
+) -> list[Run]:
+    """Queue leads of a job again as new runs (by company, `batch_size` a run).
+
+    `fresh_attempts` is for a person's retry; leads a run never got to keep counting their launches.
+    """
+    base_seq = int(session.scalar(select(func.max(Run.seq)).where(Run.job_id == job.id)) or 0)
+    runs: list[Run] = []
+    for offset, (company, indexes) in enumerate(jobs.plan_batches(leads, batch_size), start=1):
+        run = Run(
+            job_id=job.id,
+            owner_id=job.owner_id,
+            seq=base_seq + offset,
+            company=company[:255],
+            lead_count=len(indexes),
+            priority=job.priority,
+            status=RunStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(run)
+        session.flush()
+        session.execute(
+            update(Lead)
+            .where(Lead.id.in_([leads[i].id for i in indexes]))
+            .values(run_id=run.id, status=LeadStatus.PENDING, error=None, **({"attempts": 0} if fresh_attempts else {}))
+            .execution_options(synchronize_session=False)
+        )
+        runs.append(run)
+    job.total_batches += len(runs)
+    return runs

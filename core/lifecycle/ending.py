@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import audit, failures, jobs, outcomes
-from core.lifecycle import inbox
+from core.lifecycle import controls, inbox
 from core.lifecycle import slot as slots
 from core.lifecycle.launching import LaunchPlan, claim_next
 from core.models import IN_FLIGHT_RUN_STATUSES, Job, JobStatus, Lead, LeadStatus, Run, RunStatus
@@ -50,37 +50,6 @@ def _apply_leads(session: Session, outcome: outcomes.Outcome, now: datetime) -> 
             .values(status=status, error=reason)
             .execution_options(synchronize_session=False)
         )
-
-
-def _requeue(session: Session, run: Run, lead_ids: list[int], now: datetime) -> Run:
-    """A new run, queued, for the leads a finished run never got to (the finished run keeps its own history)."""
-    seq = int(session.scalar(select(func.max(Run.seq)).where(Run.job_id == run.job_id)) or 0) + 1
-    again = Run(
-        job_id=run.job_id,
-        owner_id=run.owner_id,
-        seq=seq,
-        company=run.company,
-        lead_count=len(lead_ids),
-        priority=run.priority,
-        status=RunStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(again)
-    session.flush()
-    session.execute(
-        update(Lead)
-        .where(Lead.id.in_(lead_ids))
-        .values(run_id=again.id, status=LeadStatus.PENDING, error=None)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Job)
-        .where(Job.id == run.job_id)
-        .values(total_batches=Job.total_batches + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return again
 
 
 def finish(
@@ -129,7 +98,11 @@ def finish(
             .values(attempts=Lead.attempts + 1)
             .execution_options(synchronize_session=False)
         )
-    requeued = _requeue(session, run, outcome.requeue, now) if outcome.requeue else None
+    requeued = None
+    if outcome.requeue:
+        # A new run of its own for the leads this run never got to: the finished run keeps its history.
+        again = list(session.scalars(select(Lead).where(Lead.id.in_(outcome.requeue)).order_by(Lead.id)))
+        requeued = controls.queue_again(session, job, again, len(again), now, fresh_attempts=False)[0]
 
     delivery = inbox.settle(session, container, now)
     if delivery is not None:

@@ -129,3 +129,8 @@ def go(page: Any, title: str) -> None:
     page.get_by_role("heading", name=title if title != "Upload" else "Upload a lead file").first.wait_for(
         timeout=20_000
     )
+
+
+def settled(page: Any) -> None:
+    """Wait until Streamlit has finished the run a widget change started (its status widget says "Running")."""
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import re
+import threading
 import time
 
 import openpyxl
 import pytest
+from sqlalchemy import select
 
 from core import jobs, lifecycle
 from core.lifecycle import slot
-from core.models import Job, User, utcnow
-from tests.browser.harness import go, sign_in, write_leads_csv
+from core.models import AuditEvent, Job, User, utcnow
+from tests.browser.harness import go, settled, sign_in, write_leads_csv
 from tests.support import factories
 
 pytestmark = pytest.mark.browser
@@ -35,7 +38,7 @@ def test_upload_queue_watch_progress_toast_and_download(live, context, tmp_path)
     batch = page.get_by_label("Batch size (leads per PhantomBuster run)")
     batch.fill("2")
     batch.press("Enter")
-    time.sleep(0.5)
+    settled(page)
     page.get_by_role("button", name="Queue Processing").click()
     busy = page.get_by_role("button", name=re.compile(r"^Processing (VING NORGE AS|Acme|Beta AS)$"))
     busy.wait_for()
@@ -60,8 +63,9 @@ def test_upload_queue_watch_progress_toast_and_download(live, context, tmp_path)
     # The card moved forward on its own (no reload) and reached 100%.
     assert len(seen) >= 2 and seen[-1].startswith("100% · 16 of 16 leads"), seen
     page.get_by_text("Enrichment completed for nordic-leads.csv: 16 of 16 leads enriched").wait_for(timeout=30_000)
-    time.sleep(6)
-    assert page.get_by_text("Nothing is queued or running.").is_visible()  # the finished card left after 5 s
+    # The finished card lingers 5 s, then leaves at the next 3-second refresh: within about 8 s.
+    page.get_by_text("Nothing is queued or running.").wait_for(timeout=15_000)
+    assert page.locator("[class*='st-key-job_card_']").count() == 0
 
     with live.stack.db.read() as s:
         job_id = s.query(Job.id).filter_by(file_name="nordic-leads.csv").scalar()
@@ -169,10 +173,17 @@ def test_dialog_typed_text_chosen_file_and_selection_survive_refreshes(live, con
     upload.locator("input[type=file]").set_input_files(str(write_leads_csv(tmp_path / "kept.csv", {"Kept AS": 2})))
     upload.get_by_text("Validation report").wait_for()
 
+    # Refreshes happen: a job appears on every page's sidebar indicator, then leaves it (two refreshes each).
     with live.stack.db.write() as s:
-        newer = factories.job(s, root, {"Gamma": 1}, file_name="gamma.xlsx")  # rows move down by one
+        lifecycle.pause(s, "the test keeps this job waiting", utcnow())
+        newer = factories.job(s, root, {"Gamma": 1}, file_name="gamma.xlsx")  # History's rows move down by one
+    for page in (manager, history, upload):
+        page.locator(".st-key-busy_indicator").get_by_text("1 active job").wait_for()
+    with live.stack.db.write() as s:
         jobs.cancel_job(s, root, newer.id)
-    time.sleep(7)  # more than two refreshes of every fragment
+        lifecycle.resume(s, utcnow())
+    for page in (manager, history, upload):
+        page.locator(".st-key-idle_indicator").get_by_text("No active jobs").wait_for()
 
     assert dialog.get_by_text("Pause the queue?").is_visible()
     dialog.get_by_role("button", name="Back").click()
@@ -184,3 +195,45 @@ def test_dialog_typed_text_chosen_file_and_selection_survive_refreshes(live, con
     assert upload.get_by_text("kept.csv").is_visible() and upload.get_by_text("Validation report").is_visible()
     with live.stack.db.read() as s:
         assert not slot.get(s).paused  # "Back" closed the dialog without pausing
+        pauses = [e.details for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "queue_paused"))]
+    assert pauses == []  # the only pause was the test's own, straight in core
+
+
+def test_user_text_that_looks_like_markdown_loads_nothing(live, context):
+    """A company named like a Markdown image is shown as text: no viewer's browser fetches its address."""
+    hits: list[str] = []
+
+    class Counter(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    company = f"![t](http://127.0.0.1:{server.server_port}/x.png)"
+    ana = _user(live, "ana")
+    with live.stack.db.write() as s:
+        lifecycle.pause(s, "browser test", utcnow())  # keep the job queued while the page shows it
+        job = factories.job(s, ana, {company: 2}, file_name="[leads](javascript:alert(1)).xlsx")
+    try:
+        page = context.new_page()
+        sign_in(page, live.url, "ana")
+        go(page, "Task Manager")
+        page.get_by_text(company).first.wait_for()
+        page.get_by_text("[leads](javascript:alert(1)).xlsx").first.wait_for()
+        go(page, "History")
+        page.get_by_label("Open job #").fill(str(job.id))
+        page.get_by_label("Open job #").press("Enter")
+        page.get_by_text(f"#{job.id} · [leads](javascript:alert(1)).xlsx").wait_for()
+        assert page.locator(f"img[src*='{server.server_port}']").count() == 0
+        assert page.locator("a[href^='javascript']").count() == 0
+        assert hits == []
+    finally:
+        server.shutdown()
+        with live.stack.db.write() as s:
+            lifecycle.resume(s, utcnow())
+            jobs.cancel_job(s, ana, job.id)

@@ -56,3 +56,17 @@ def test_user_validation(db):
             auth.create_user(s, "x", "short", "analyst")
         with pytest.raises(InvalidInput):
             auth.create_user(s, "x", "long enough", "superuser")
+
+
+def test_user_names_are_one_whatever_their_case(db):
+    with db.write() as s:
+        alice = auth.create_user(s, "Alice", "password-123")
+        for other in ("alice", "ALICE", " alice "):
+            with pytest.raises(InvalidInput):
+                auth.create_user(s, other, "password-123")
+        auth.create_user(s, "Ærø", "password-123")
+        with pytest.raises(InvalidInput):
+            auth.create_user(s, "æRØ", "password-123")  # not only ASCII letters fold
+    with db.write() as s:
+        assert auth.user_by_name(s, "aLiCe").id == alice.id
+        assert auth.authenticate(s, "ALICE", "password-123", sleep=False).id == alice.id

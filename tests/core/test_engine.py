@@ -357,12 +357,12 @@ def test_hole4_an_orphan_of_a_queued_run_is_adopted_and_one_of_an_ended_run_stop
         first, second = s.scalars(select(Run.id).where(Run.job_id == job_id).order_by(Run.seq))
     # A container for the queued second run that no run holds (a launch whose answer was lost long ago).
     orphan = _launch_elsewhere(rig, {RUN_TAG: str(second)})
-    assert "adopted container" in " ".join(rig.engine.scan_orphans())
+    assert "adopted container" in " ".join(rig.engine.containers.scan())
     assert rig.run(second).container_id == orphan and rig.run(second).status == "phantom_launched"
     with db.write() as s:  # that run ends by hand; its container keeps running
         s.execute(update(Run).where(Run.id == second).values(status="success", container_id=None))
         lifecycle.force_release(s, utcnow())
-    stopped = rig.engine.scan_orphans()
+    stopped = rig.engine.containers.scan()
     assert any("stopped container" in line for line in stopped), stopped
     assert rig.engine.client.fetch_container(orphan).status == "finished"
     assert rig.run(first).status == "pending"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core import analytics, auth, read_models, users
-from core.errors import InvalidInput, PermissionDenied
+from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.lifecycle import slot
 from core.models import Job, Lead, Run, utcnow
 from tests.support import factories
@@ -108,3 +108,38 @@ def test_active_job_for_file_and_slot_lane(db):
         assert read_models.slot_lane(s, ana).company == "Beta"
         hidden = read_models.slot_lane(s, ole)
         assert (hidden.state, hidden.company, hidden.job_id, hidden.container_id) == ("running", None, None, None)
+
+
+def test_history_search_is_literal_and_case_free_in_every_script(db):
+    with db.write() as s:
+        ana = factories.user(s, "ana")
+        jobs_by_name = {
+            name: factories.job(s, ana, {company: 1}, file_name=name)
+            for name, company in (
+                ("100% done.xlsx", "Acme"),
+                ("a_b.csv", "Beta"),
+                ("axb.csv", "Gamma"),
+                ("nordic.xlsx", "Ærø Ålesund Čapek"),
+            )
+        }
+
+    def found(term: str) -> list[str]:
+        with db.read() as s:
+            page = read_models.history(s, ana, read_models.HistoryFilter(search=term))
+        return sorted(job.file_name for job in page.jobs)
+
+    assert found("100%") == ["100% done.xlsx"]  # % is a character, not "anything"
+    assert found("a_b") == ["a_b.csv"]  # _ too: "axb" does not match
+    assert found("%") == ["100% done.xlsx"]
+    assert found("ærø") == found("ÆRØ") == found("ålesund") == found("ČAPEK") == ["nordic.xlsx"]
+    assert found(f"#{jobs_by_name['axb.csv'].id}") == ["axb.csv"]
+    assert found("#999999999999999999999999") == []  # a huge id is no job, not an overflow
+    assert found("#²") == []
+
+
+def test_a_huge_or_odd_job_id_is_no_such_job(db):
+    with db.write() as s:
+        ana = factories.user(s, "ana")
+    for job_id in (0, -1, 2**63, 10**30):
+        with db.read() as s, pytest.raises(NotFound):
+            read_models.job_detail(s, ana, job_id)

@@ -39,7 +39,8 @@ def test_webhook_fires_once_on_end_with_the_documented_payload(sandbox: Sandbox)
     assert 40 <= body["runDuration"] <= 2000
     assert [p["profileUrl"] for p in json.loads(body["resultObject"])] == urls
     assert sandbox.container(cid)["status"] == "finished"  # sent at the end, not before
-    time.sleep(0.2)
+    # Once the sandbox has the receiver's answer, no other POST is on its way.
+    assert wait_for(lambda: sandbox.record()["webhooks"])
     assert len(sandbox.receiver.for_container(cid)) == 1
     assert [w["status_code"] for w in sandbox.record()["webhooks"]] == [200]
 
@@ -100,7 +101,8 @@ def test_dropped_webhook_is_recorded_not_sent(sandbox: Sandbox) -> None:
     sandbox.faults(webhook_drop_rate=1.0)
     cid = sandbox.launch().json()["containerId"]
     sandbox.wait_ended(cid)
-    time.sleep(0.1)
+    # The drop is recorded when the webhook would have been sent: after it, nothing can arrive.
+    assert wait_for(lambda: sandbox.record()["webhooks"])
     assert sandbox.receiver.for_container(cid) == []
     assert sandbox.record()["webhooks"] == [
         {"containerId": cid, "at": pytest.approx(time.time(), abs=5), "error": "dropped"}
@@ -143,7 +145,8 @@ def test_early_webhook_arrives_while_the_container_still_runs(sandbox: Sandbox) 
     assert sandbox.get("containers/fetch-result-object", id=cid).json()["resultObject"] is None
     sandbox.wait_ended(cid)
     assert sandbox.get("containers/fetch-result-object", id=cid).json()["resultObject"] == hit["body"]["resultObject"]
-    time.sleep(0.1)
+    # The end sends no second webhook: the record holds the early one only, answered.
+    assert wait_for(lambda: [w for w in sandbox.record()["webhooks"] if w["containerId"] == cid])
     assert len(sandbox.receiver.for_container(cid)) == 1
 
 
