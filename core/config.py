@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +18,25 @@ SANDBOX_AGENT_ID = "4000000000000001"
 DEV_WEBHOOK_SECRET = "dev-webhook-secret"
 DEV_STATUS_TOKEN = "dev-status-token"
 WEBHOOK_PATH = "/webhooks/phantombuster/profile_extraction"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDefaults:
+    """The limits a LinkedIn account starts with."""
+
+    profiles_per_day: int
+    profiles_per_launch: int
+    min_gap_minutes: float
+    gap_jitter_minutes: float
+    work_hours: str
+    work_days: str
+
+
+# PhantomBuster's guidance (reference section 9.4): up to 1,500 profiles a day for the Profile Scraper by the
+# vendor's own claim, others keep to 50-100; a third of the vendor's figure, in batches of 50, in office hours.
+CONSERVATIVE_ACCOUNT = AccountDefaults(500, 50, 10.0, 5.0, "08:00-18:00", "mon,tue,wed,thu,fri")
+# The sandbox scrapes nobody: no account to protect, so nothing waits unless an admin sets limits.
+SANDBOX_ACCOUNT = AccountDefaults(10_000, 100, 0.0, 0.0, "00:00-24:00", "mon,tue,wed,thu,fri,sat,sun")
 
 
 class Settings(BaseSettings):
@@ -62,6 +84,20 @@ class Settings(BaseSettings):
     parse_timeout_seconds: float = Field(default=60.0, gt=0)
     parse_memory_mb: int = Field(default=1024, ge=64)
 
+    # The LinkedIn account's first limits (an admin changes them on the Admin page; the README gives the sources).
+    # Unset: conservative values for a real account; in sandbox mode, where no LinkedIn account exists, open.
+    account_profiles_per_day: int | None = Field(default=None, ge=1, le=10_000)
+    account_profiles_per_launch: int | None = Field(default=None, ge=1, le=2500)
+    account_min_gap_minutes: float | None = Field(default=None, ge=0)
+    account_gap_jitter_minutes: float | None = Field(default=None, ge=0)
+    account_work_hours: str | None = None
+    account_work_days: str | None = None
+    account_timezone: str = "UTC"  # used until PhantomBuster's orgs/fetch tells the workspace's
+    account_ramp_start_share: float = Field(default=0.5, gt=0, le=1)
+    account_ramp_weekly_step: float = Field(default=0.15, ge=0, le=1)
+    account_reconnect_share: float = Field(default=0.6, gt=0, le=1)
+    rate_limit_backoff_hours: float = Field(default=4.0, gt=0)
+
     webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     retention_completed_days: int = Field(default=7, ge=1)
     retention_failed_days: int = Field(default=30, ge=1)
@@ -101,12 +137,64 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("account_work_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            start, end = (part.strip() for part in value.split("-"))
+            first = time.fromisoformat(start)
+            last = time.max if end == "24:00" else time.fromisoformat(end)
+        except ValueError:
+            raise ValueError('must be like "08:00-18:00" (the end may be 24:00)') from None
+        if first >= last:
+            raise ValueError("the start must come before the end")
+        return f"{first:%H:%M}-{'24:00' if end == '24:00' else f'{last:%H:%M}'}"
+
+    @field_validator("account_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as Europe/Oslo") from None
+        return value
+
+    @field_validator("account_work_days")
+    @classmethod
+    def _days(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [d.strip().lower()[:3] for d in value.split(",") if d.strip()]
+        if not names or any(d not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") for d in names):
+            raise ValueError("must be weekdays such as mon,tue,wed,thu,fri")
+        return ",".join(names)
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value.upper()
+
+    def account_defaults(self) -> AccountDefaults:
+        """The LinkedIn account's first limits: what is set, else conservative (real key) or open (sandbox)."""
+        base = SANDBOX_ACCOUNT if self.sandbox_mode else CONSERVATIVE_ACCOUNT
+        return AccountDefaults(
+            profiles_per_day=self.account_profiles_per_day or base.profiles_per_day,
+            profiles_per_launch=min(
+                self.account_profiles_per_launch or base.profiles_per_launch, self.profiles_per_launch_max
+            ),
+            min_gap_minutes=base.min_gap_minutes
+            if self.account_min_gap_minutes is None
+            else self.account_min_gap_minutes,
+            gap_jitter_minutes=(
+                base.gap_jitter_minutes if self.account_gap_jitter_minutes is None else self.account_gap_jitter_minutes
+            ),
+            work_hours=self.account_work_hours or base.work_hours,
+            work_days=self.account_work_days or base.work_days,
+        )
 
     @property
     def phantom_hold_seconds(self) -> float:

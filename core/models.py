@@ -169,6 +169,8 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     estimated_completion: Mapped[datetime | None]
+    # The analyst asked that the job start no earlier than this.
+    start_after: Mapped[datetime | None]
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     error_at: Mapped[datetime | None]
@@ -312,3 +314,52 @@ class Heartbeat(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# -- the LinkedIn account ---------------------------------------------------------------------------------
+
+
+class Account(Base):
+    """The LinkedIn account a PhantomBuster agent scrapes with: its limits, hours, ramp, and why it is held back."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), default="LinkedIn account")
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    profiles_per_day: Mapped[int] = mapped_column(Integer)
+    profiles_per_launch: Mapped[int] = mapped_column(Integer)
+    min_gap_seconds: Mapped[float] = mapped_column(Float)
+    gap_jitter_seconds: Mapped[float] = mapped_column(Float)
+    work_start: Mapped[str] = mapped_column(String(5))  # "08:00", local time
+    work_end: Mapped[str] = mapped_column(String(5))
+    work_days: Mapped[str] = mapped_column(String(40))  # "mon,tue,wed,thu,fri"
+    timezone: Mapped[str | None] = mapped_column(String(64))  # an admin's choice; else the workspace's
+    workspace_timezone: Mapped[str | None] = mapped_column(String(64))  # from PhantomBuster's orgs/fetch
+    ramp_start_share: Mapped[float] = mapped_column(Float)
+    ramp_weekly_step: Mapped[float] = mapped_column(Float)
+    ramp_started_at: Mapped[datetime | None]
+    # Held back by the account or the configuration (never a job's fault): a pause waits for an admin,
+    # a block clears by itself at `blocked_until`.
+    paused_kind: Mapped[str | None] = mapped_column(String(24))
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None]
+    blocked_kind: Mapped[str | None] = mapped_column(String(24))
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
+    blocked_until: Mapped[datetime | None]
+    next_launch_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountLaunch(Base):
+    """One launch on the account: how many profiles it sent, when (the daily budget is counted from these)."""
+
+    __tablename__ = "account_launches"
+    __table_args__ = (Index("ix_account_launches_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    fence: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    profiles: Mapped[int] = mapped_column(Integer)

@@ -17,6 +17,8 @@ from core.phantombuster import Container
 from core.scraper_rows import ScraperRow, index_rows, row_for
 
 RETRY_BACKOFF_CAP_SECONDS = 300.0
+# How LinkedIn says it is slowing the account down, in the rows' error texts (matched in lower case).
+RATE_LIMIT_WORDS = ("too many requests", "rate limit", "you've reached the", "commercial use limit", "slow down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,11 @@ class Outcome:
 def retry_backoff(attempt: int) -> float:
     """Seconds before attempt `attempt + 1`: 5 s, 10 s, 20 s ... capped at five minutes."""
     return min(RETRY_BACKOFF_CAP_SECONDS, 5.0 * 2 ** max(0, attempt - 1))
+
+
+def rate_limited(rows: Sequence[ScraperRow] | None) -> bool:
+    """True when a row says LinkedIn is rate-limiting the account: then back off for hours, not seconds."""
+    return any(row.error and any(w in row.error.lower() for w in RATE_LIMIT_WORDS) for row in rows or [])
 
 
 def never_tried(launches: int) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core.models import IN_FLIGHT_RUN_STATUSES, Run, RunStatus, utcnow
+from core.models import IN_FLIGHT_RUN_STATUSES, Job, Run, RunStatus, utcnow
 
 DURATION_SAMPLE = 100
 
@@ -32,11 +32,18 @@ def _ordered_pending():
 
 
 def next_run_id(session: Session, now: datetime | None = None) -> int | None:
-    """The pending run to launch next, skipping runs whose retry backoff has not passed."""
+    """The pending run to launch next, skipping runs in retry back-off and jobs scheduled for later."""
     now = now or utcnow()
     inner, order = _ordered_pending()
     stmt = (
-        select(inner.c.id).where(or_(inner.c.not_before.is_(None), inner.c.not_before <= now)).order_by(*order).limit(1)
+        select(inner.c.id)
+        .join(Job, Job.id == inner.c.job_id)
+        .where(
+            or_(inner.c.not_before.is_(None), inner.c.not_before <= now),
+            or_(Job.start_after.is_(None), Job.start_after <= now),
+        )
+        .order_by(*order)
+        .limit(1)
     )
     return session.scalar(stmt)
 

@@ -5,7 +5,8 @@ Each control checks the role, commits in its own transaction with an audit event
 
 from __future__ import annotations
 
-from core import audit, lifecycle
+from core import accounts, audit, lifecycle
+from core.config import Settings
 from core.db import Database
 from core.doorbell import Doorbell
 from core.errors import PermissionDenied
@@ -63,3 +64,38 @@ def retry_dead_run(db: Database, doorbell: Doorbell, user: User, run_id: int) ->
         run = lifecycle.retry_dead_run(session, run_id, utcnow())
         audit.record(session, "admin", "dead_run_retried", job_id=run.job_id, run_id=run_id, by=user.name)
     doorbell.dispatch()
+
+
+def session_renewed(db: Database, doorbell: Doorbell, settings: Settings, user: User) -> None:
+    """An admin reconnected LinkedIn in PhantomBuster: launches resume at a lower volume and ramp back up."""
+    _require_admin(user)
+    with db.write() as session:
+        account = accounts.current(session, settings, for_update=True)
+        accounts.session_renewed(session, account, user.name, utcnow(), settings.account_reconnect_share)
+    doorbell.dispatch()
+
+
+def resume_account(db: Database, doorbell: Doorbell, settings: Settings, user: User) -> None:
+    """An admin fixed the PhantomBuster set-up (or the execution time came back): launches resume."""
+    _require_admin(user)
+    with db.write() as session:
+        accounts.resume(session, accounts.current(session, settings, for_update=True), user.name, utcnow())
+    doorbell.dispatch()
+
+
+def change_account_limits(
+    db: Database, doorbell: Doorbell, settings: Settings, user: User, change: accounts.LimitChange
+) -> None:
+    """An admin's new limits, hours or ramp for the LinkedIn account (each change audited)."""
+    _require_admin(user)
+    with db.write() as session:
+        account = accounts.current(session, settings, for_update=True)
+        accounts.change_limits(session, account, change, settings, user.name, utcnow())
+    doorbell.dispatch()
+
+
+def start_ramp(db: Database, settings: Settings, user: User) -> None:
+    """Treat the account as new or reconnected: it starts at the ramp's share of the limit."""
+    _require_admin(user)
+    with db.write() as session:
+        accounts.start_ramp(session, accounts.current(session, settings, for_update=True), user.name, utcnow())

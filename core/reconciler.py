@@ -154,9 +154,7 @@ class Reconciler:
                 held = run.id == state.slot_run_id
                 expired = state.slot_expires_at is not None and state.slot_expires_at <= now
                 if held and expired:
-                    done = report.attempt(
-                        f"run {run.id}: recover its launch", lambda r=run.id: self.recover_launch(r)
-                    )
+                    done = report.attempt(f"run {run.id}: recover its launch", lambda r=run.id: self.recover_launch(r))
                     report.add(f"run {run.id}: launch lease expired; looking for its container ({done})")
                 elif not held and run.launch_requested_at is not None and now - run.launch_requested_at > lease:
                     done = report.attempt(

@@ -341,6 +341,9 @@ def draw_plan(rng: random.Random, f: dict[str, Any]) -> Plan:
         plan.end_type, plan.exit_code, plan.result = "unknown", 1, "null"
     elif draws[1] < f["agent_timeout_rate"]:
         plan.end_type, plan.exit_code, plan.result = "agent timeout", 1, "partial"
+    elif files_draw < f["execution_time_end_rate"]:
+        # The workspace ran out of execution time mid-run: PhantomBuster ends every container with a global timeout.
+        plan.end_type, plan.exit_code, plan.result = "global timeout", 1, "partial"
     elif exit_code:
         plan.exit_code, plan.result = exit_code, "null"
     elif draws[3] < f["empty_result_rate"]:

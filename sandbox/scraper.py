@@ -33,6 +33,8 @@ STOP_LINES = {
 NOT_FOUND = "No Linkedin profile found for {slug}"
 PRIVATE = "This profile is private or unavailable (out of your network)"
 TRANSIENT = "Page load timed out (net::ERR_TIMED_OUT), try again later"
+# The sandbox's stand-in for LinkedIn limiting the account (the real text is not documented).
+RATE_LIMITED = "Too many requests: LinkedIn is limiting this account, try again in a few hours"
 _TAG = re.compile(r"<([^>]+)>")
 
 
@@ -139,7 +141,7 @@ def scrape(url: str, stamp: str, f: dict[str, Any], rng: random.Random) -> tuple
     legacy = f["row_keys"] == "legacy"
     lines = [f"🔄 Opening page {url}"]
     slug = profile_slug(url)
-    draws = (rng.random(), rng.random(), rng.random())
+    draws = (rng.random(), rng.random(), rng.random(), rng.random())
     if slug is None:
         lines.append(f"⚠️ Can't scrape the profile {url}: Not a LinkedIn profile URL.")
         return error_row(url, "Not a LinkedIn profile URL.", stamp, legacy=legacy), lines
@@ -152,6 +154,8 @@ def scrape(url: str, stamp: str, f: dict[str, Any], rng: random.Random) -> tuple
         error = PRIVATE
     elif "flaky" in marked or draws[2] < f["transient_error_rate"]:
         error = TRANSIENT
+    elif draws[3] < f["rate_limited_rate"]:
+        error = RATE_LIMITED
     if error is None:
         return make_profile(url, stamp, counts_as_strings=f["counts_as_strings"], legacy=legacy), lines
     if error != NOT_FOUND.format(slug=slug):

@@ -28,7 +28,6 @@ from core.lifecycle.launching import (
     mark_launched,
     mark_unanswered,
     put_back,
-    reject_launch,
 )
 from core.lifecycle.slot import Lease
 
@@ -51,7 +50,6 @@ __all__ = [
     "pause",
     "put_back",
     "queue_again",
-    "reject_launch",
     "release_if_holder_ended",
     "resume",
     "retry_dead_run",

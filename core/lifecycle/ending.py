@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import audit, failures, jobs, outcomes
+from core import accounts, audit, failures, jobs, outcomes
+from core.config import Settings
 from core.lifecycle import controls, inbox
 from core.lifecycle import slot as slots
 from core.lifecycle.launching import LaunchPlan, claim_next
@@ -52,24 +53,86 @@ def _apply_leads(session: Session, outcome: outcomes.Outcome, now: datetime) -> 
         )
 
 
+EXECUTION_TIME_END_TYPES = ("global timeout", "org timeout")
+
+
+def _held_by_account(
+    session: Session,
+    run: Run,
+    container: Container,
+    *,
+    settings: Settings,
+    now: datetime,
+    actor: str,
+    execution_resets_at: datetime | None,
+) -> Finished:
+    """The run ended on the account or the plan, not on its leads: it goes back to the queue as if never sent."""
+    account = accounts.current(session, settings, for_update=True)
+    if container.session_problem:
+        reason = failures.session_expired(container.exit_code).message
+        accounts.pause(session, account, accounts.Hold.SESSION, reason, now, actor)
+    else:
+        reason = (
+            "PhantomBuster's execution time for the plan is used up; launches resume when it is reset, "
+            "or when an admin resumes them."
+        )
+        until = execution_resets_at or now + timedelta(hours=24)
+        accounts.block(session, account, accounts.Hold.EXECUTION_TIME, reason, until, now)
+    accounts.forget_launch(session, run_id=run.id, fence=run.fence)
+    inbox.settle(session, container, now)
+    run.status = RunStatus.PENDING
+    run.settled_fence = max(run.settled_fence or 0, run.fence or 0) or None
+    run.fence = None
+    run.container_id = None
+    run.attempts = max(0, run.attempts - 1)
+    run.next_check_at = None
+    run.exit_code, run.exit_message = container.exit_code, container.end_type or container.status
+    run.error_message = reason
+    run.updated_at = now
+    audit.record(
+        session,
+        actor,
+        "run_requeued",
+        job_id=run.job_id,
+        run_id=run.id,
+        at=now,
+        phantom_container_id=container.id,
+        exit_code=container.exit_code,
+        end_type=container.end_type,
+        reason=reason,
+    )
+    jobs.refresh_progress(session, run.job_id, now)
+    slot = slots.get(session)
+    if slot.run_id == run.id:
+        slots.release(session, slot.token, now=now)
+    return Finished(status=RunStatus.PENDING, enriched=0, failed=0, retry_in=None, next_plan=None, freed_slot=True)
+
+
 def finish(
     session: Session,
     run_id: int,
     container: Container,
     rows: list[ScraperRow] | None,
     *,
+    settings: Settings,
     now: datetime,
-    max_attempts: int,
-    max_lead_attempts: int,
     holder: str,
-    lease_seconds: float,
     actor: str,
     forced: failures.Failure | None = None,
+    execution_resets_at: datetime | None = None,
 ) -> Finished | None:
-    """Apply an ended container to its run; None when the run no longer holds that container (someone was first)."""
+    """Apply an ended container to its run; None when the run no longer holds that container (someone was first).
+
+    A dead LinkedIn session or PhantomBuster's execution time used up holds the account, not the run: the run
+    goes back to the queue without counting an attempt and its leads stay pending.
+    """
     run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
     if run is None or run.status not in IN_FLIGHT_RUN_STATUSES or run.container_id != container.id:
         return None
+    if container.ended and (container.session_problem or container.end_type in EXECUTION_TIME_END_TYPES):
+        return _held_by_account(
+            session, run, container, settings=settings, now=now, actor=actor, execution_resets_at=execution_resets_at
+        )
     job = session.get(Job, run.job_id, populate_existing=True)
     assert job is not None
     pending = [
@@ -85,8 +148,8 @@ def finish(
         rows,
         pending,
         attempts=run.attempts,
-        max_attempts=max_attempts,
-        max_lead_attempts=max_lead_attempts,
+        max_attempts=settings.max_run_attempts,
+        max_lead_attempts=settings.max_lead_attempts,
         job_cancelled=job.status == JobStatus.CANCELLED,
         forced=forced,
     )
@@ -98,6 +161,11 @@ def finish(
             .values(attempts=Lead.attempts + 1)
             .execution_options(synchronize_session=False)
         )
+    if outcomes.rate_limited(rows):
+        account = accounts.current(session, settings, for_update=True)
+        until = now + timedelta(hours=settings.rate_limit_backoff_hours)
+        reason = "LinkedIn answered that the account makes too many requests; launches wait some hours."
+        accounts.block(session, account, accounts.Hold.RATE_LIMITED, reason, until, now)
     requeued = None
     if outcome.requeue:
         # A new run of its own for the leads this run never got to: the finished run keeps its history.
@@ -156,7 +224,7 @@ def finish(
     if slot.run_id == run_id:
         slots.release(session, slot.token, now=now)
         freed = True
-        next_plan = claim_next(session, holder=holder, now=now, lease_seconds=lease_seconds, actor="worker")
+        next_plan = claim_next(session, settings, holder=holder, now=now, actor="worker")
         audit.record(
             session,
             actor,

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, failures, jobs, queue
-from core.lifecycle import batches, checks, inbox
+from core import accounts, audit, jobs, pacing, queue
+from core.config import Settings
+from core.lifecycle import batches, checks, controls, gate, inbox
 from core.lifecycle import slot as slots
-from core.models import Job, Lead, LeadStatus, Run, RunStatus
+from core.models import Account, AccountLaunch, Job, Lead, LeadStatus, Run, RunStatus
 from core.phantombuster import Container
 
 PHANTOMBUSTER_HOLDER = "phantombuster"
@@ -47,18 +48,35 @@ def _run(session: Session, run_id: int) -> Run:
     return run
 
 
-def claim_next(session: Session, *, holder: str, now: datetime, lease_seconds: float, actor: str) -> LaunchPlan | None:
-    """Take the free slot for the next queued run and mark it `launching` (committed before agents/launch)."""
-    slot = slots.get(session)
-    if slot.run_id is not None or slot.paused or (slot.blocked_until is not None and slot.blocked_until > now):
+def claim_next(session: Session, settings: Settings, *, holder: str, now: datetime, actor: str) -> LaunchPlan | None:
+    """Take the free slot for the next queued run and mark it `launching` (committed before agents/launch).
+
+    Only when the account's gate is open (pauses, blocks, working hours, today's budget, the spacing of
+    launches); the batch is cut to what the launch and today's budget allow, and the rest queued behind it.
+    """
+    decision = gate.decide(session, settings, now)
+    if not decision.open:
         return None
     run_id = queue.next_run_id(session, now)
     if run_id is None:
         return None
-    lease = slots.acquire(session, holder=holder, run_id=run_id, ttl=lease_seconds, now=now)
+    lease = slots.acquire(session, holder=holder, run_id=run_id, ttl=settings.launch_lease_seconds, now=now)
     if lease is None:
         return None
     run = _run(session, run_id)
+    size = max(1, min(decision.limits.profiles_per_launch, decision.budget_left))
+    pending = list(
+        session.scalars(select(Lead).where(Lead.run_id == run.id, Lead.status == LeadStatus.PENDING).order_by(Lead.id))
+    )
+    if len(pending) > size:
+        job = session.get(Job, run.job_id, populate_existing=True)
+        assert job is not None
+        rest = pending[size:]
+        controls.queue_again(session, job, rest, len(rest), now, fresh_attempts=False)
+        run.lead_count = size
+        audit.record(
+            session, actor, "run_cut", job_id=run.job_id, run_id=run.id, at=now, kept=size, queued_behind=len(rest)
+        )
     run.status = RunStatus.LAUNCHING
     run.fence = lease.token
     run.attempts += 1
@@ -67,6 +85,16 @@ def claim_next(session: Session, *, holder: str, now: datetime, lease_seconds: f
     run.not_before = None
     run.updated_at = now
     batch_token = batches.issue(run)
+    account = accounts.current(session, settings, for_update=True)
+    accounts.record_launch(
+        session,
+        account,
+        run_id=run.id,
+        fence=lease.token,
+        profiles=min(size, len(pending)),
+        now=now,
+        gap=pacing.spacing(decision.limits, run.id, lease.token),
+    )
     jobs.mark_started(session, run.job_id, now)
     session.execute(
         update(Job)
@@ -194,6 +222,9 @@ def put_back(
     if token is not None:
         slots.fence(session, token)
     run = _run(session, run_id)
+    if not count_attempt:
+        # The launch never reached LinkedIn (or found it dead): today's budget gets it back.
+        accounts.forget_launch(session, run_id=run_id, fence=run.fence)
     run.status = RunStatus.PENDING
     run.fence = None
     run.container_id = None
@@ -208,30 +239,6 @@ def put_back(
         slots.release(
             session, token, now=now, blocked_for=block_seconds, blocked_reason=reason if block_seconds else None
         )
-
-
-def reject_launch(session: Session, plan: LaunchPlan, failure: failures.Failure, *, now: datetime, actor: str) -> None:
-    """PhantomBuster refused the launch for good: the run and its leads fail with the reason; the slot is freed."""
-    slots.fence(session, plan.token)
-    run = _run(session, plan.run_id)
-    session.execute(
-        update(Lead)
-        .where(Lead.run_id == run.id, Lead.status == LeadStatus.PENDING)
-        .values(status=LeadStatus.FAILED, error=failure.message)
-        .execution_options(synchronize_session=False)
-    )
-    run.status = RunStatus.FAILED
-    run.fence = None
-    run.ended_at = now
-    run.exit_message = "launch refused"
-    run.error_message = run.dead_reason = failure.message
-    run.updated_at = now
-    job = session.get(Job, run.job_id, populate_existing=True)
-    if job is not None:
-        job.error_code, job.error_message, job.error_at = failure.code, failure.message, now
-    audit.record(session, actor, "run_failed", job_id=run.job_id, run_id=run.id, at=now, reason=failure.message)
-    jobs.refresh_progress(session, run.job_id, now)
-    slots.release(session, plan.token, now=now)
 
 
 def adopt(
@@ -271,6 +278,21 @@ def adopt(
         token = lease.token
     else:
         return None
+    if (
+        session.scalar(
+            select(AccountLaunch.id).where(AccountLaunch.run_id == run_id, AccountLaunch.fence == launch_fence)
+        )
+        is None
+    ):
+        # The launch did reach LinkedIn after all: it counts against the day it is found on.
+        account = session.get(Account, accounts.ACCOUNT_ID)
+        if account is not None:
+            pending = session.scalar(
+                select(func.count()).where(Lead.run_id == run_id, Lead.status == LeadStatus.PENDING)
+            )
+            accounts.record_launch(
+                session, account, run_id=run_id, fence=launch_fence or 0, profiles=int(pending or 0), now=now, gap=0.0
+            )
     if run.status == RunStatus.PENDING:
         run.attempts += 1  # the launch this container came from was put back without counting
         run.launch_requested_at = container.created_at or now

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from core import jobs, lifecycle, webhooks
-from core.engine import FENCE_TAG, RUN_TAG, Engine
+from core.engine import Engine
 from core.lifecycle import batches, slot
 from core.models import AuditEvent, Heartbeat, Job, Lead, Run, User, WebhookDelivery, utcnow
+from core.orphans import FENCE_TAG, RUN_TAG
 from core.phantombuster import scraper_launch_argument
 from core.reconciler import Reconciler
 from tests.support import factories
@@ -122,7 +123,7 @@ def test_job_runs_one_at_a_time_to_completion(rig, db):
 def test_crash_after_claim_before_launch_relaunches_once(rig, db):
     job_id = rig.job({"Acme": 2})
     with db.write() as s:  # the worker dies right after this commit
-        plan = lifecycle.claim_next(s, holder="dead", now=utcnow(), lease_seconds=60, actor="worker")
+        plan = lifecycle.claim_next(s, rig.settings, holder="dead", now=utcnow(), actor="worker")
     assert plan is not None
     with db.write() as s:  # the lease expires
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
@@ -134,7 +135,7 @@ def test_crash_after_claim_before_launch_relaunches_once(rig, db):
 def test_crash_after_launch_before_record_adopts_container(rig, db):
     job_id = rig.job({"Acme": 2})
     with db.write() as s:
-        plan = lifecycle.claim_next(s, holder="dead", now=utcnow(), lease_seconds=60, actor="worker")
+        plan = lifecycle.claim_next(s, rig.settings, holder="dead", now=utcnow(), actor="worker")
     # The launch reaches PhantomBuster, then the worker dies before recording the container.
     argument = scraper_launch_argument(
         batches.url(rig.settings.public_base_url, plan.batch_token),
@@ -154,26 +155,13 @@ def test_crash_after_launch_before_record_adopts_container(rig, db):
 def test_stale_holder_cannot_write(rig, db):
     rig.job({"Acme": 2})
     with db.write() as s:
-        plan = lifecycle.claim_next(s, holder="old", now=utcnow(), lease_seconds=60, actor="worker")
+        plan = lifecycle.claim_next(s, rig.settings, holder="old", now=utcnow(), actor="worker")
     with db.write() as s:
         slot.fence(s, plan.token, expires_at=utcnow() - timedelta(seconds=1))
         assert slot.take_over(s, holder="other", token=plan.token, ttl=60) is not None
-    assert not rig.engine._record_launch(plan, "999", actor="worker")  # the old holder's write is refused
+    assert not rig.engine.launcher.record(plan, "999", actor="worker")  # the old holder's write is refused
     run = rig.run(plan.run_id)
     assert run.status == "launching" and run.container_id is None
-
-
-@pytest.mark.parametrize("code", [83, 84, 85, 87])
-def test_session_cookie_failure_is_explained_and_not_retried(rig, db, code):
-    rig.sb.reset(run_seconds=[0.05, 0.1], exit_codes={str(code): 1.0}, seed=4, max_parallelism=10)
-    job_id = rig.job({"Acme": 2})
-    rig.engine.dispatch()
-    rig.drain(rig.done(job_id))
-    with db.read() as s:
-        job = s.get(Job, job_id)
-        run = s.scalar(select(Run).where(Run.job_id == job_id))
-    assert job.status == "failed" and run.status == "failed" and run.attempts == 1
-    assert "The LinkedIn session stopped working" in (job.error_message or "") and f"exit {code}" in job.error_message
 
 
 def test_retryable_failure_is_retried_then_dead_lettered(rig, db):

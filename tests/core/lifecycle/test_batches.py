@@ -23,7 +23,7 @@ def test_the_token_answers_for_its_own_run_in_flight_and_a_margin_after(db, sett
     with db.write() as s:
         owner = factories.user(s)
         factories.job(s, owner, {"Acme": 2, "Beta": 1}, batch_size=2)
-        plan = lifecycle.claim_next(s, holder="w", now=utcnow(), lease_seconds=60, actor="worker")
+        plan = lifecycle.claim_next(s, settings, holder="w", now=utcnow(), actor="worker")
     with TestClient(create_app(settings, db, QueueDoorbell())) as client:
         answer = client.get(_path(plan.batch_token))
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
@@ -50,14 +50,14 @@ def test_a_new_launch_of_the_run_replaces_its_token(db, settings):
     with db.write() as s:
         owner = factories.user(s)
         factories.job(s, owner, {"Acme": 1})
-        plan = lifecycle.claim_next(s, holder="w", now=utcnow(), lease_seconds=60, actor="worker")
+        plan = lifecycle.claim_next(s, settings, holder="w", now=utcnow(), actor="worker")
         lifecycle.put_back(
             s, plan.run_id, token=plan.token, reason="t", count_attempt=False, now=utcnow(), actor="worker"
         )
     with TestClient(create_app(settings, db, QueueDoorbell())) as client:
         assert client.get(_path(plan.batch_token)).status_code == 404  # queued again: nothing before the launch
         with db.write() as s:
-            again = lifecycle.claim_next(s, holder="w", now=utcnow(), lease_seconds=60, actor="worker")
+            again = lifecycle.claim_next(s, settings, holder="w", now=utcnow(), actor="worker")
         assert again.run_id == plan.run_id and again.batch_token != plan.batch_token
         assert again.csv_name != plan.csv_name
         assert client.get(_path(plan.batch_token)).status_code == 404
