@@ -5,7 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.models import Role
-from pages.common import app, current_user, flush_cookie, plain, show_toasts, sidebar_indicator, sign_in, sign_out
+from pages.common import (
+    account_banner,
+    app,
+    current_user,
+    flush_cookie,
+    plain,
+    show_toasts,
+    sidebar_indicator,
+    sign_in,
+    sign_out,
+)
 
 st.set_page_config(page_title="LeadRelay", page_icon=":material/conveyor_belt:", layout="wide")
 
@@ -59,5 +69,6 @@ with st.sidebar:
         st.rerun()
 show_toasts()
 sidebar_indicator(user)
+account_banner(user)
 flush_cookie()
 st.navigation(pages).run()

@@ -103,7 +103,7 @@ def create_app(settings: Settings, db: Database, doorbell: Doorbell) -> Starlett
         if not status_token or not webhooks.secret_matches(token, [status_token]):
             return JSONResponse({"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         with db.read() as session:
-            body = status.phantom_status(session, default_run_seconds=settings.expected_run_seconds)
+            body = status.phantom_status(session, settings)
         return JSONResponse(body)
 
     async def batch_csv(request: Request) -> Response:

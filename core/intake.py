@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core import job_store
 from core.config import Settings
+from core.errors import InvalidInput
 from core.leadfile import ImportPreview, Limits, build_preview, parse_file
-from core.models import Job, User
+from core.models import Job, User, utcnow
 
 FIELDS = {
     "linkedin_url": "LinkedIn profile URL",
@@ -71,10 +73,13 @@ def queue(
     include_recent: bool = False,
     priority: int = 0,
     checks: Checks | None = None,
+    start_after: datetime | None = None,
 ) -> Job:
-    """Create the job: leads enriched recently are skipped unless `include_recent`."""
+    """Create the job: leads enriched recently are skipped unless `include_recent`; it waits for `start_after`."""
     checks = checks or check(session, settings, preview)
-    return job_store.create_job(
+    if start_after is not None and start_after.tzinfo is None:
+        raise InvalidInput("A start time needs its time zone.")
+    job = job_store.create_job(
         session,
         owner=owner,
         preview=preview,
@@ -84,6 +89,9 @@ def queue(
         skip_recent={} if include_recent else checks.recent,
         max_active_jobs=settings.max_active_jobs_per_analyst,
     )
+    if start_after is not None and start_after > utcnow():
+        job.start_after = start_after
+    return job
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core import intake, jobs
 from core.config import Settings
@@ -31,6 +32,7 @@ def queue_file(
     include_recent: bool,
     priority: int,
     checks: intake.Checks | None = None,
+    start_after: datetime | None = None,
 ) -> QueuedJob:
     """Store a validated file as a job (the active-job limit and priority rules apply), then ring the worker."""
     with db.write() as session:
@@ -43,6 +45,7 @@ def queue_file(
             include_recent=include_recent,
             priority=priority,
             checks=checks,
+            start_after=start_after,
         )
         queued = QueuedJob(job.id, job.companies)
     doorbell.dispatch()

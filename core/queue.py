@@ -1,21 +1,20 @@
-"""Queue order (priority, then fair across analysts, then age), queue positions and ETA bands."""
+"""Queue order (priority, then fair across analysts, then age) and the measured run durations."""
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core.models import IN_FLIGHT_RUN_STATUSES, Job, Run, RunStatus, utcnow
+from core.models import Job, Run, RunStatus, utcnow
 
 DURATION_SAMPLE = 100
 
 
-def _ordered_pending():
+def ordered_pending():
     """Pending runs with their fairness round: the k-th pending run of an analyst is in round k."""
     fair_round = (
         func.row_number()
@@ -34,7 +33,7 @@ def _ordered_pending():
 def next_run_id(session: Session, now: datetime | None = None) -> int | None:
     """The pending run to launch next, skipping runs in retry back-off and jobs scheduled for later."""
     now = now or utcnow()
-    inner, order = _ordered_pending()
+    inner, order = ordered_pending()
     stmt = (
         select(inner.c.id)
         .join(Job, Job.id == inner.c.job_id)
@@ -74,78 +73,3 @@ def duration_stats(session: Session, default: float) -> DurationStats:
     mean = statistics.fmean(values)
     sd = statistics.pstdev(values) if len(values) > 1 else mean * 0.25
     return DurationStats(mean=mean, sd=sd, median=statistics.median(values), samples=len(values))
-
-
-@dataclass(frozen=True, slots=True)
-class Eta:
-    """When a job should be done: a likely time and an 80% band."""
-
-    likely: datetime
-    low: datetime
-    high: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class JobPlace:
-    """A job's place in the queue (1 = its next run launches next), its pending runs and ETA band."""
-
-    position: int
-    runs_left: int
-    eta: Eta
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSnapshot:
-    """The whole queue at one moment: pending run count, each queued job's place, the queue's ETA."""
-
-    pending_runs: int
-    places: dict[int, JobPlace]
-    eta_all: Eta | None
-    stats: DurationStats
-
-
-def _eta(now: datetime, head_start: float, n: int, stats: DurationStats) -> Eta:
-    likely = head_start + n * stats.mean
-    # Sum of n independent run times: the spread grows with the square root of n (80% band).
-    spread = 1.2816 * stats.sd * math.sqrt(max(n, 1))
-    low = max(head_start + n * stats.mean * 0.5, likely - spread)
-    return Eta(
-        likely=now + timedelta(seconds=likely),
-        low=now + timedelta(seconds=low),
-        high=now + timedelta(seconds=likely + spread),
-    )
-
-
-def snapshot(session: Session, *, default_run_seconds: float, now: datetime | None = None) -> QueueSnapshot:
-    """Compute every queued job's position and ETA band in one pass over the pending runs."""
-    now = now or utcnow()
-    stats = duration_stats(session, default_run_seconds)
-    inner, order = _ordered_pending()
-    job_ids = list(session.scalars(select(inner.c.job_id).order_by(*order)))
-    in_flight = session.execute(
-        select(Run.job_id, Run.launch_requested_at).where(Run.status.in_(IN_FLIGHT_RUN_STATUSES)).limit(1)
-    ).first()
-    head_start = 0.0
-    if in_flight is not None and in_flight.launch_requested_at is not None:
-        elapsed = (now - in_flight.launch_requested_at).total_seconds()
-        head_start = max(stats.mean - elapsed, stats.mean * 0.1)
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    count: dict[int, int] = {}
-    for index, job_id in enumerate(job_ids):
-        first.setdefault(job_id, index)
-        last[job_id] = index
-        count[job_id] = count.get(job_id, 0) + 1
-    rank = {job_id: n for n, job_id in enumerate(first, start=1)}
-    places = {
-        job_id: JobPlace(
-            position=rank[job_id],
-            runs_left=count[job_id],
-            eta=_eta(now, head_start, last[job_id] + 1, stats),
-        )
-        for job_id in first
-    }
-    if in_flight is not None and in_flight.job_id not in places:
-        places[in_flight.job_id] = JobPlace(position=0, runs_left=0, eta=_eta(now, head_start, 0, stats))
-    eta_all = _eta(now, head_start, len(job_ids), stats) if job_ids or in_flight is not None else None
-    return QueueSnapshot(pending_runs=len(job_ids), places=places, eta_all=eta_all, stats=stats)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core import jobs, status
 from core.errors import PermissionDenied
 from core.leadfile import ImportPreview, Problem, report_csv
+from core.lifecycle.slot import get as slot_state
 from core.models import (
     ACTIVE_JOB_STATUSES,
     IN_FLIGHT_RUN_STATUSES,
@@ -250,7 +251,7 @@ def slot_lane(session: Session, user: User, now: datetime | None = None) -> stat
 
 def dead_runs(session: Session, user: User, limit: int = 200) -> list[Run]:
     """Runs that used up their attempts (the dead-letter list), newest first; admins only."""
-    _require_admin(user)
+    require_admin(user)
     stmt = (
         select(Run)
         .where(Run.status.in_((RunStatus.FAILED, RunStatus.TIMED_OUT)), Run.dead_reason.is_not(None))
@@ -262,7 +263,7 @@ def dead_runs(session: Session, user: User, limit: int = 200) -> list[Run]:
 
 def retention_events(session: Session, user: User, limit: int = 20) -> list[AuditEvent]:
     """The newest retention clean-ups (what the periodic task removed), newest first; admins only."""
-    _require_admin(user)
+    require_admin(user)
     stmt = (
         select(AuditEvent)
         .where(AuditEvent.job_id.is_(None), AuditEvent.action == "retention_clean_up")
@@ -272,6 +273,11 @@ def retention_events(session: Session, user: User, limit: int = 20) -> list[Audi
     return list(session.scalars(stmt))
 
 
-def _require_admin(user: User) -> None:
+def require_admin(user: User) -> None:
     if user.role != Role.ADMIN:
         raise PermissionDenied("Only an admin can see this.")
+
+
+def queue_paused(session: Session) -> bool:
+    """Whether an admin paused the queue (which of Pause and Resume applies)."""
+    return bool(slot_state(session).paused)

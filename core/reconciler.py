@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import heartbeat, lifecycle
+from core import heartbeat, lifecycle, workspace
 from core.config import Settings
 from core.db import Database
 from core.doorbell import Doorbell
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DELIVERY_GRACE = timedelta(seconds=2)
 DELIVERY_GIVE_UP = timedelta(hours=6)
+WORKSPACE_EVERY_SECONDS = 600.0
 
 
 @dataclass(slots=True)
@@ -126,7 +127,9 @@ class Reconciler:
         self.settings = settings
         self.worker_id = worker_id
         self.clock = clock
+        self.client = engine.client
         self._last_scan: datetime | None = None
+        self._last_workspace: datetime | None = None
 
     def overdue_after(self) -> timedelta:
         """How late a planned check may be before it counts as lost (Huey's scheduler runs about once a second)."""
@@ -185,6 +188,10 @@ class Reconciler:
                 report.attempt(f"set aside webhook {container_id}", lambda c=container_id: self.set_aside(c))
                 report.add(f"webhook for unknown container {container_id} set aside")
 
+        if self._last_workspace is None or (now - self._last_workspace).total_seconds() >= WORKSPACE_EVERY_SECONDS:
+            self._last_workspace = now
+            report.attempt("ask PhantomBuster about the workspace", self.refresh_workspace)
+
         if state.slot_free and state.pending:
             self.doorbell.dispatch()
             report.add("slot free with runs queued: dispatch rung")
@@ -227,6 +234,12 @@ class Reconciler:
                 return
             ticket = lifecycle.schedule_check(session, run, 0.0, now)
         self.doorbell.check(run_id, ticket, 0.0)
+
+    def refresh_workspace(self) -> None:
+        """The workspace's time zone and execution time left, for the pacing and the pages."""
+        answer = workspace.ask(self.client)
+        with self.db.write() as session:
+            workspace.store(session, self.settings, answer, self.clock())
 
     def set_aside(self, container_id: str) -> None:
         """Stop waiting for a run to claim a webhook's container."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import queue
+from core import forecast, waiting
+from core.config import Settings
 from core.lifecycle import slot as slots
 from core.models import Run, RunStatus, utcnow
+from core.wait_reasons import Waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,26 +63,52 @@ def slot_view(session: Session, now: datetime | None = None) -> SlotView:
     )
 
 
-def phantom_status(session: Session, *, default_run_seconds: float, now: datetime | None = None) -> dict[str, Any]:
-    """The seed's `GET /api/phantom_buster/status` answer, plus the slot state."""
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _waiting_json(waiting: Waiting | None, zone: ZoneInfo, now: datetime) -> dict[str, Any] | None:
+    if waiting is None:
+        return None
+    return {"reason": str(waiting.reason), "text": waiting.sentence(zone, now), "clears_at": _iso(waiting.clears_at)}
+
+
+def phantom_status(session: Session, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    """The seed's `GET /api/phantom_buster/status` answer, plus the slot, why work waits, and each job's ETA."""
     now = now or utcnow()
     view = slot_view(session, now)
-    snap = queue.snapshot(session, default_run_seconds=default_run_seconds, now=now)
+    reason, decision = waiting.for_slot(session, settings, now)
+    plan = forecast.forecast(session, settings, now)
+    job_reasons = waiting.for_jobs(session, settings, plan.jobs, now)
     return {
         "is_processing": view.run_id is not None,
         "current_company": view.company,
-        "queue_length": snap.pending_runs,
+        "queue_length": plan.pending_runs,
         "current_job_duration": round(view.elapsed_seconds) if view.elapsed_seconds is not None else None,
-        "estimated_completion": snap.eta_all.likely.isoformat().replace("+00:00", "Z") if snap.eta_all else None,
+        "estimated_completion": _iso(plan.queue_empty_at.likely) if plan.queue_empty_at else None,
+        "estimates_measured": plan.measured,
+        "waiting": _waiting_json(reason, decision.zone, now),
+        "today": {"sent": decision.sent_today, "left": decision.budget_left, "time_zone": decision.zone.key},
         "slot": {
             "state": view.state,
             "run_id": view.run_id,
             "job_id": view.job_id,
             "container_id": view.container_id,
             "fence": view.fence,
-            "lease_expires_at": view.lease_expires_at.isoformat() if view.lease_expires_at else None,
+            "lease_expires_at": _iso(view.lease_expires_at),
             "reason": view.reason,
         },
+        "jobs": [
+            {
+                "job_id": job_id,
+                "position": place.position,
+                "runs_left": place.runs_left,
+                "estimated_completion": _iso(place.eta.likely),
+                "band": [_iso(place.eta.low), _iso(place.eta.high)],
+                "waiting": _waiting_json(job_reasons.get(job_id), decision.zone, now),
+            }
+            for job_id, place in sorted(plan.jobs.items(), key=lambda item: item[1].position)
+        ][:100],
     }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import health, queue_controls, read_models, users
-from core.models import Role
+from core import accounts, board, health, pacing, queue_controls, read_models, users
+from core.models import Role, utcnow
 from pages.common import REFRESH_SECONDS, ago, app, attempt, clock, duration, page_user, plain, show_toasts
 
 ctx = app()
@@ -67,6 +67,105 @@ def health_panel() -> None:
         f"Checked {clock(h.checked_at)}; PhantomBuster and the queue server are asked at most every "
         f"{ctx.settings.health_cache_seconds:.0f} s."
     )
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def account_panel() -> None:
+    """The LinkedIn account: today's use, what holds it back with the control that clears it, and its limits."""
+    now = utcnow()
+    with ctx.db.read() as session:
+        view = board.account_view(session, ctx.settings, user, now)
+    share = f" ({view.share_today:.0%} of the limit while ramping up)" if view.share_today < 1 else ""
+    c1, c2 = st.columns([3, 2], vertical_alignment="center")
+    c1.metric(
+        "Profiles sent today",
+        f"{view.sent_today:,} of {view.allowance_today:,}",
+        border=True,
+        help=f"Counted over the local day in {view.zone.key}{share}.",
+    )
+    with c2:
+        if view.hold is None:
+            st.success("Sending within its limits.", icon=":material/verified_user:")
+        else:
+            st.warning(plain(view.hold.sentence(view.zone, now)), icon=":material/front_hand:")
+            if view.hold_kind == accounts.Hold.SESSION:
+                renewed = st.button("LinkedIn session renewed", type="primary", icon=":material/key:", key="renewed")
+                if renewed and attempt(
+                    lambda: queue_controls.session_renewed(ctx.db, ctx.doorbell, ctx.settings, user),
+                    success="Launches resume at a lower volume and ramp back up.",
+                ):
+                    st.rerun()
+            else:
+                resumed = st.button("Resume launches", icon=":material/play_arrow:", key="resume_account")
+                if resumed and attempt(
+                    lambda: queue_controls.resume_account(ctx.db, ctx.doorbell, ctx.settings, user),
+                    success="Launches resume.",
+                ):
+                    st.rerun()
+
+
+def account_limits_form() -> None:
+    """Edit the account's limits, hours and ramp (outside the refresh, so typing is never disturbed)."""
+    with ctx.db.read() as session:
+        view = board.account_view(session, ctx.settings, user, utcnow())
+    account = view.account
+    with st.form("account_limits", border=True):
+        st.markdown("**Limits of the LinkedIn account**")
+        a, b, c, d = st.columns(4)
+        per_day = a.number_input("Profiles per day", 1, 10_000, account.profiles_per_day, key="acc_per_day")
+        per_launch = b.number_input(
+            "Profiles per launch",
+            1,
+            ctx.settings.profiles_per_launch_max,
+            account.profiles_per_launch,
+            key="acc_launch",
+        )
+        gap = c.number_input("Minutes between launches", 0.0, 1440.0, account.min_gap_seconds / 60, key="acc_gap")
+        jitter = d.number_input("Random extra minutes", 0.0, 1440.0, account.gap_jitter_seconds / 60, key="acc_jitter")
+        e, f, g, h = st.columns(4)
+        start = e.text_input("Working hours from", account.work_start, key="acc_start")
+        end = f.text_input("to (24:00 = midnight)", account.work_end, key="acc_end")
+        days = g.multiselect(
+            "Working days",
+            list(pacing.WEEKDAYS),
+            default=[d for d in account.work_days.split(",") if d],
+            key="acc_days",
+        )
+        zone = h.text_input(
+            "Time zone (blank: the workspace's)",
+            account.timezone or "",
+            key="acc_zone",
+            help=f"Now {view.zone.key}, {view.zone_source}.",
+        )
+        i, j = st.columns(2)
+        ramp_share = i.number_input(
+            "A new account starts at (share of the limit)", 0.05, 1.0, account.ramp_start_share, step=0.05, key="acc_rs"
+        )
+        ramp_step = j.number_input("and adds each week", 0.0, 1.0, account.ramp_weekly_step, step=0.05, key="acc_step")
+        saved = st.form_submit_button("Save the limits", icon=":material/save:")
+    if saved:
+        change = accounts.LimitChange(
+            int(per_day), int(per_launch), float(gap), float(jitter), start, end, ",".join(days),
+            zone.strip() or None, float(ramp_share), float(ramp_step),
+        )  # fmt: skip
+        if (
+            attempt(
+                lambda: queue_controls.change_account_limits(ctx.db, ctx.doorbell, ctx.settings, user, change),
+                success="The account's limits are saved.",
+            )
+            is not None
+        ):
+            st.rerun()
+    ramping = account.ramp_started_at is not None and view.share_today < 1
+    st.caption(
+        (f"Ramping up since {clock(account.ramp_started_at)}. " if ramping else "")
+        + "Defaults follow PhantomBuster's guidance: see the README's section on LinkedIn account safety."
+    )
+    ramp = st.button("Treat as a new account (start the ramp)", icon=":material/trending_up:", key="start_ramp")
+    if ramp and attempt(
+        lambda: queue_controls.start_ramp(ctx.db, ctx.settings, user), success="The ramp starts today."
+    ):
+        st.rerun()
 
 
 def users_panel() -> None:
@@ -191,6 +290,9 @@ def retention_panel() -> None:
 
 st.subheader("Health")
 health_panel()
+st.subheader("LinkedIn account")
+account_panel()
+account_limits_form()
 users_tab, dead_tab, retention_tab = st.tabs(["Users", "Dead-letter runs", "Retention"])
 with users_tab:
     users_panel()

@@ -14,7 +14,7 @@ from typing import TypeVar
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import auth, read_models, users
+from core import auth, board, read_models, users
 from core.config import Settings, load_settings
 from core.db import Database
 from core.doorbell import Doorbell, HueyDoorbell, build_huey
@@ -187,8 +187,11 @@ def plain(text: object) -> str:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def attempt(action: Callable[[], T], *, success: str | None = None) -> T | None:
-    """Run a core action; a LeadRelayError becomes a clear message on the page, never a stack trace."""
+def attempt(action: Callable[[], T], *, success: str | None = None) -> T | bool | None:
+    """Run a core action: its result (True for an action that returns nothing), or None when it was refused.
+
+    A LeadRelayError becomes a clear message on the page, never a stack trace.
+    """
     try:
         result = action()
     except LeadRelayError as exc:
@@ -196,7 +199,7 @@ def attempt(action: Callable[[], T], *, success: str | None = None) -> T | None:
         return None
     if success:
         toast_later(success, ":material/check_circle:")
-    return result
+    return True if result is None else result
 
 
 def rerun_fragment() -> None:
@@ -244,6 +247,21 @@ def _job_toasts(user: User) -> None:
                 icon=":material/error:",
                 duration="long",
             )
+
+
+def account_banner(user: User) -> None:
+    """For admins on every page: what holds the LinkedIn account back, refreshed with the page."""
+    if user.role != "admin":
+        return
+
+    @st.fragment(run_every=REFRESH_SECONDS)
+    def _banner() -> None:
+        with app().db.read() as session:
+            text = board.account_banner(session, app().settings, user, utcnow())
+        if text:
+            st.warning(plain(text), icon=":material/front_hand:")
+
+    _banner()
 
 
 def sidebar_indicator(user: User) -> None:

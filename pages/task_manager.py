@@ -1,23 +1,16 @@
-"""Task Manager: the PhantomBuster slot lane, active jobs with progress, the queue with ETAs, and actions."""
+"""Task Manager: what PhantomBuster is doing, each job with its progress, place, reason to wait and ETA."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import streamlit as st
 
-from core import job_actions, queue, queue_controls, read_models
-from core.models import Job, JobStatus, Role, utcnow
-from pages.common import (
-    REFRESH_SECONDS,
-    app,
-    attempt,
-    clock,
-    duration,
-    page_user,
-    plain,
-    rerun_fragment,
-    short_clock,
-    show_toasts,
-)
+from core import board, job_actions, queue_controls, read_models
+from core.models import JobStatus, Role, utcnow
+from core.wait_reasons import Reason, when
+from pages.common import REFRESH_SECONDS, app, attempt, clock, duration, page_user, plain, rerun_fragment, show_toasts
 
 ctx = app()
 user = page_user()
@@ -25,10 +18,10 @@ is_admin = user.role == Role.ADMIN
 
 SLOT_LABELS = {
     "running": ":green-badge[:material/play_circle: Running]",
-    "launching": ":blue-badge[:material/rocket_launch: Launching]",
+    "launching": ":blue-badge[:material/rocket_launch: Starting a run]",
     "idle": ":gray-badge[:material/radio_button_unchecked: Idle]",
     "paused": ":orange-badge[:material/pause: Paused]",
-    "blocked": ":red-badge[:material/block: Blocked]",
+    "blocked": ":orange-badge[:material/hourglass_top: Waiting]",
 }
 STATUS_BADGES = {
     JobStatus.PENDING: ":gray-badge[:material/schedule: queued]",
@@ -114,40 +107,72 @@ def _retry(job_id: int) -> None:
     )
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
-def slot_lane() -> None:
-    """What the one PhantomBuster slot is doing now."""
-    now = utcnow()
-    with ctx.db.read() as session:
-        view = read_models.slot_lane(session, user, now)
+def _when(moment) -> str:
+    return when(moment, board_zone(), utcnow())
+
+
+def board_zone():
+    return st.session_state.get("tm_zone") or ZoneInfo("UTC")
+
+
+def _lane(b: board.Board) -> None:
+    """What the one PhantomBuster slot is doing now, and why nothing launches when nothing does."""
+    view = b.lane
     with st.container(border=True, key="slot_lane"):
-        c1, c2, c3, c4 = st.columns([2, 3, 3, 2], vertical_alignment="center")
-        c1.markdown(f"**PhantomBuster slot**  \n{SLOT_LABELS.get(view.state, view.state)}")
+        c1, c2, c3 = st.columns([2, 5, 3], vertical_alignment="center")
+        c1.markdown(f"**PhantomBuster**  \n{SLOT_LABELS.get(view.state, view.state)}")
         if view.run_id is not None:
-            c2.markdown(f"**{plain(view.company or '(no company)')}**  \njob #{view.job_id} · run #{view.run_id}")
-            c3.markdown(f"container `{view.container_id or '…'}`  \nelapsed **{duration(view.elapsed_seconds)}**")
+            c2.markdown(f"**{plain(view.company or '(no company)')}** · job #{view.job_id}")
+            c3.markdown(f"running for **{duration(view.elapsed_seconds)}**")
         elif view.elapsed_seconds is not None:
-            c2.markdown(f"Busy with {view.reason}")
-            c3.markdown(f"elapsed **{duration(view.elapsed_seconds)}**")
-        elif view.reason:
-            c2.markdown(plain(view.reason))
-        elif view.idle_since is not None:
-            c2.markdown(f"Idle since {clock(view.idle_since)}")
+            c2.markdown("Busy with another analyst's run")
+            c3.markdown(f"running for **{duration(view.elapsed_seconds)}**")
+        elif b.lane_waiting is not None and b.lane_waiting.reason != Reason.RUNNING:
+            c2.markdown(plain(b.lane_waiting.sentence(b.zone, b.now)))
+        elif b.plan.pending_runs:
+            c2.markdown("Launching the next batch.")
         else:
-            c2.markdown("Idle: nothing is queued.")
+            c2.markdown("Nothing is queued.")
+        st.caption(
+            f"LinkedIn account today: {b.sent_today:,} of {b.allowance_today:,} profiles sent · times in {b.zone.key}"
+        )
         if is_admin:
-            c4.caption(f"fence {view.fence}")
+            with st.expander("Details (admin)", expanded=False):
+                st.caption(
+                    f"Run #{view.run_id or '—'} · container {view.container_id or '—'} · lease fence {view.fence}"
+                    f" · lease until {clock(view.lease_expires_at)}"
+                    + (f" · {plain(view.reason)}" if view.reason else "")
+                )
 
 
-def _eta(place: queue.JobPlace) -> str:
+def _eta_line(b: board.Board, card: board.Card) -> str | None:
+    place = card.place
+    if place is None or card.job.finished_at is not None:
+        return None
+    guess = "" if b.plan.measured else " (a first guess until runs have been timed)"
+    if place.eta.high - place.eta.low < timedelta(minutes=2):
+        return f":material/schedule: Expected done around **{_when(place.eta.likely)}**{guess}"
     return (
-        f":material/schedule: ETA **{short_clock(place.eta.likely)}** · 80% band "
-        f"{short_clock(place.eta.low)} – {short_clock(place.eta.high)} UTC"
+        f":material/schedule: Expected done around **{_when(place.eta.likely)}**, between "
+        f"{_when(place.eta.low)} and {_when(place.eta.high)}{guess}"
     )
 
 
-def _card(job: Job, place: queue.JobPlace | None, running_job_id: int | None) -> None:
-    """One job as a card: progress, counts, queue place, ETA and its action."""
+def _where(card: board.Card, running_job_id: int | None) -> str:
+    job, place = card.job, card.place
+    if job.finished_at is not None:
+        return f"finished {_when(job.finished_at)}"
+    if job.id == running_job_id:
+        return "**PhantomBuster is working on it**"
+    if place is not None and place.position > 0:
+        batches = f"{place.runs_left} batch{'es' if place.runs_left != 1 else ''} to go"
+        return f"number **{place.position}** in the queue, {batches}"
+    return "waiting"
+
+
+def _card(b: board.Board, card: board.Card, running_job_id: int | None) -> None:
+    """One job as a card: progress, counts, place in the queue, why it waits, ETA and its action."""
+    job = card.job
     with st.container(border=True, key=f"job_card_{job.id}"):
         head, action = st.columns([6, 1], vertical_alignment="center")
         head.markdown(
@@ -162,82 +187,75 @@ def _card(job: Job, place: queue.JobPlace | None, running_job_id: int | None) ->
             _retry(job.id)
             rerun_fragment()
         done = job.completed_leads + job.failed_leads
-        st.progress(
-            min(1.0, job.percentage / 100),
-            text=f"{job.percentage:.0f}% · {done} of {job.total_leads} leads · batch {job.current_batch} of "
-            f"{job.total_batches}",
-        )
-        if job.finished_at is not None:
-            where = f"finished {short_clock(job.finished_at)}"
-        elif job.id == running_job_id:
-            where = "**running now**" + (f", next batch is #{place.position} in the queue" if place else "")
-        elif place is not None and place.position > 0:
-            where = f"queue position **{place.position}** ({place.runs_left} runs waiting)"
-        else:
-            where = "waiting"
+        st.progress(min(1.0, job.percentage / 100), text=f"{job.percentage:.0f}% · {done} of {job.total_leads} leads")
         st.markdown(
-            f":gray[Enriched] **{job.completed_leads} / {job.total_leads}** · :gray[Failed] **{job.failed_leads}** · "
-            f":gray[Batch] **{job.current_batch} of {job.total_batches}** · {where}"
+            f":gray[Enriched] **{job.completed_leads}** · :gray[Not found or failed] **{job.failed_leads}** · "
+            f"{_where(card, running_job_id)}"
         )
-        if place is not None and job.finished_at is None:
-            st.caption(_eta(place))
+        if card.waiting is not None and card.waiting.reason != Reason.RUNNING and job.finished_at is None:
+            st.caption(f":material/hourglass_top: {plain(card.waiting.sentence(b.zone, b.now))}")
+        eta = _eta_line(b, card)
+        if eta:
+            st.caption(eta)
         if job.error_message:
             st.caption(f":red[:material/error: {plain(job.error_message)}]")
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def active_jobs() -> None:
-    """The active job cards (finished ones linger 5 s) and the queue with ETAs."""
+def live_board() -> None:
+    """The slot lane, the job cards (finished ones linger 5 s) and the queue with ETAs."""
     show_toasts()
     now = utcnow()
     with ctx.db.read() as session:
-        rows = read_models.active_jobs(session, user, now)
-        snap = queue.snapshot(session, default_run_seconds=ctx.settings.expected_run_seconds, now=now)
-        running_job_id = read_models.slot_lane(session, user, now).job_id
-    active = [j for j in rows if j.finished_at is None]
-    st.subheader(f"Active jobs ({len(active)})")
-    if not rows:
+        b = board.board(session, ctx.settings, user, now)
+    st.session_state["tm_zone"] = b.zone
+    _lane(b)
+    active, finished = b.active, b.just_finished
+    counts = f"{len(active)} active" + (f", {len(finished)} just finished" if finished else "")
+    st.subheader(f"Your jobs ({counts})" if not is_admin else f"Jobs ({counts})")
+    if not b.cards:
         st.caption("Nothing is queued or running. Upload a lead file to start.")
-    for job in rows:
-        _card(job, snap.places.get(job.id), running_job_id)
+    running_job_id = b.lane.job_id
+    for card in b.cards:
+        _card(b, card, running_job_id)
 
     st.subheader("Queue")
-    queued = sorted(
-        ((snap.places[j.id], j) for j in active if j.id in snap.places and snap.places[j.id].position > 0),
-        key=lambda item: item[0].position,
-    )
+    queued = sorted((c for c in active if c.place is not None and c.place.position > 0), key=lambda c: c.place.position)
     if queued:
         st.table(
             [
                 {
-                    "position": place.position,
-                    "job": f"#{job.id}",
-                    "file": plain(job.file_name),
-                    "runs waiting": place.runs_left,
-                    "ETA (UTC)": short_clock(place.eta.likely),
-                    "80% band": f"{short_clock(place.eta.low)} – {short_clock(place.eta.high)}",
+                    "place": card.place.position,
+                    "job": f"#{card.job.id}",
+                    "file": plain(card.job.file_name),
+                    "batches to go": card.place.runs_left,
+                    f"expected done ({b.zone.key})": _when(card.place.eta.likely),
                 }
-                for place, job in queued
+                for card in queued
             ]
         )
     else:
-        st.caption("No job of yours is waiting for the slot." if not is_admin else "No job is waiting for the slot.")
-    if snap.eta_all is not None:
+        st.caption("No job of yours is waiting for PhantomBuster." if not is_admin else "No job is waiting.")
+    if b.plan.queue_empty_at is not None and b.plan.pending_runs:
+        batches = f"{b.plan.pending_runs} batch{'es' if b.plan.pending_runs != 1 else ''}"
+        pace = f"{b.plan.seconds_per_profile:.0f} s a profile"
         st.caption(
-            f"{snap.pending_runs} runs queued in all; the queue should be empty around {clock(snap.eta_all.likely)} "
-            f"(runs take about {duration(snap.stats.median)} each"
-            + (f", measured on {snap.stats.samples} runs)." if snap.stats.samples else ", a first guess).")
+            f"{batches} queued in all; the queue should be empty around {_when(b.plan.queue_empty_at.likely)} "
+            + (f"(measured: {pace})." if b.plan.measured else f"({pace} is a first guess until runs have been timed).")
         )
 
 
 st.title("Task Manager")
-slot_lane()
 if is_admin:
+    with ctx.db.read() as session:
+        paused = read_models.queue_paused(session)
     with st.container(horizontal=True):
         for action, (label, icon, _) in ADMIN_ACTIONS.items():
+            if action == ("resume" if not paused else "pause"):
+                continue  # only the control that applies
             if st.button(label, icon=icon, key=f"admin_{action}"):
                 st.session_state["tm_confirm"] = (action,)
-active_jobs()
+live_board()
 
 pending = st.session_state.get("tm_confirm")
 if pending and pending[0] == "cancel":

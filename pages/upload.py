@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, time
 
 import streamlit as st
 
-from core import intake, job_actions, jobs, read_models
+from core import board, intake, job_actions, jobs, read_models
 from core.errors import LeadRelayError
 from core.intake import FIELDS
 from core.leadfile import ParsedFile, build_preview, parse_file, report_csv
-from core.models import Role
-from pages.common import REFRESH_SECONDS, app, attempt, page_user, plain, rerun_fragment, show_toasts, toast_later
+from core.models import Role, utcnow
+from core.wait_reasons import when
+from pages.common import (
+    REFRESH_SECONDS,
+    app,
+    attempt,
+    duration,
+    page_user,
+    plain,
+    rerun_fragment,
+    show_toasts,
+    toast_later,
+)
 
 ctx = app()
 user = page_user()
@@ -141,6 +153,48 @@ priority = q3.number_input(
 )
 
 
+with ctx.db.read() as session:
+    account_zone = board.account_zone(session, ctx.settings)
+later = st.toggle("Start later", key="start_later", help="The job waits in the queue until then.")
+start_after = None
+if later:
+    d1, d2 = st.columns(2)
+    day = d1.date_input("Not before (day)", value=utcnow().astimezone(account_zone).date(), key="start_day")
+    at = d2.time_input(f"and time ({account_zone.key})", value=time(8, 0), key="start_time")
+    start_after = datetime.combine(day, at, account_zone).astimezone(UTC)
+
+to_send = counts["good"] - (0 if include_recent else len(checks.recent))
+
+
+@st.fragment(run_every=REFRESH_SECONDS * 10)
+def cost_panel() -> None:
+    """What the file will take at the account's limits, behind the work already queued."""
+    if to_send <= 0:
+        return
+    now = utcnow()
+    with ctx.db.read() as session:
+        cost = board.file_cost(session, ctx.settings, to_send, start_after or now, now)
+    guess = "" if cost.measured else " These are first guesses until runs have been timed."
+    days = f"about {cost.working_days} working day{'s' if cost.working_days != 1 else ''}"
+    st.info(
+        f"{to_send:,} leads to send. At the LinkedIn account's limits ({cost.limits_text}), behind the work already "
+        f"queued, they should be done around **{when(cost.done.likely, cost.zone, now)}** ({days}). "
+        f"PhantomBuster execution time: about {duration(cost.execution_seconds)}"
+        + (f", {duration(cost.monthly_left)} left this month." if cost.monthly_left is not None else ".")
+        + guess,
+        icon=":material/calendar_month:",
+    )
+    if cost.monthly_left is not None and cost.execution_seconds > cost.monthly_left:
+        st.warning(
+            "This file needs more PhantomBuster execution time than the plan has left this month: part of it waits "
+            "for the monthly reset (or a bigger plan).",
+            icon=":material/timer_off:",
+        )
+
+
+cost_panel()
+
+
 def _queue() -> job_actions.QueuedJob:
     return job_actions.queue_file(
         ctx.db,
@@ -152,6 +206,7 @@ def _queue() -> job_actions.QueuedJob:
         include_recent=include_recent,
         priority=int(priority),
         checks=checks,
+        start_after=start_after,
     )
 
 

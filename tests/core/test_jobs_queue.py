@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core import job_store, jobs, queue
+from core import forecast, job_store, jobs, queue
 from core.errors import InvalidInput, LimitReached, NotFound
-from core.models import Lead, Run, RunStatus
+from core.models import Lead, Run, RunStatus, utcnow
 from tests.support import factories
 
 
@@ -25,11 +25,11 @@ def test_job_split_by_company_and_batch(db):
 
 
 def _order(s) -> list[tuple[int, int]]:
-    inner, order = queue._ordered_pending()
+    inner, order = queue.ordered_pending()
     return [tuple(r) for r in s.execute(select(inner.c.job_id, inner.c.seq).order_by(*order))]
 
 
-def test_fair_across_analysts_then_age(db):
+def test_fair_across_analysts_then_age(db, settings):
     with db.write() as s:
         big, small = factories.user(s, "big"), factories.user(s, "small")
         j_big = factories.job(s, big, {"Acme": 20}, batch_size=5)
@@ -37,12 +37,13 @@ def test_fair_across_analysts_then_age(db):
         order = _order(s)
     # Round-robin: the small file is not starved behind the big one.
     assert order[:4] == [(j_big.id, 1), (j_small.id, 1), (j_big.id, 2), (j_small.id, 2)]
-    with db.read() as s:
-        snap = queue.snapshot(s, default_run_seconds=60)
-    assert snap.pending_runs == 6
-    assert snap.places[j_big.id].position == 1 and snap.places[j_small.id].position == 2
-    assert snap.places[j_small.id].eta.high < snap.places[j_big.id].eta.high
-    assert snap.places[j_small.id].eta.low <= snap.places[j_small.id].eta.likely <= snap.places[j_small.id].eta.high
+    with db.write() as s:
+        plan = forecast.forecast(s, settings, utcnow())
+    assert plan.pending_runs == 6
+    assert plan.jobs[j_big.id].position == 1 and plan.jobs[j_small.id].position == 2
+    assert plan.jobs[j_small.id].eta.high < plan.jobs[j_big.id].eta.high
+    eta = plan.jobs[j_small.id].eta
+    assert eta.low <= eta.likely <= eta.high and not plan.measured
 
 
 def test_priority_first(db):

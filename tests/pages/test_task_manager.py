@@ -27,10 +27,12 @@ def test_analyst_sees_own_jobs_with_progress_and_queue(open_app, app_db):
     assert [t.split(" ")[0].strip("*") for t in card_titles(at)] == [f"#{mine.id}"]
     assert not any("theirs.xlsx" in rendered(m.value) for m in at.markdown)
     stats = " ".join(rendered(m.value) for m in at.markdown)
-    assert "Enriched] **0 / 6**" in stats and "Batch] **0 of 3**" in stats and "queue position **1**" in stats
+    assert "Enriched] **0**" in stats and "number **1** in the queue, 3 batches to go" in stats
     queue_rows = at.table[0].value
-    assert [rendered(f) for f in queue_rows["file"]] == ["mine.xlsx"] and list(queue_rows["position"]) == [1]
-    assert any("ETA" in rendered(c.value) for c in at.caption)
+    assert [rendered(f) for f in queue_rows["file"]] == ["mine.xlsx"] and list(queue_rows["place"]) == [1]
+    captions = " ".join(rendered(c.value) for c in at.caption)
+    assert "Expected done around" in captions and "a first guess until runs have been timed" in captions
+    assert "fence" not in stats + captions and "band" not in stats + captions  # developer words stay with admins
     assert not [b for b in at.button if b.key and b.key.startswith("admin_")]
 
 
@@ -94,7 +96,7 @@ def test_finished_jobs_linger_five_seconds_then_leave(open_app, app_db):
     at = open_app(ana, PAGE)
     titles = card_titles(at)
     assert len(titles) == 1 and "just.xlsx" in titles[0]
-    assert at.subheader[0].value == "Active jobs (0)"
+    assert at.subheader[0].value == "Your jobs (0 active, 1 just finished)"
 
 
 def test_admin_pause_is_confirmed_and_audited(open_app, app_db, rings):
