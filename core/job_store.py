@@ -7,15 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.errors import InvalidInput, LimitReached
 from core.jobs import active_job_count, plan_batches
-from core.leadfile import LeadRow
-from core.models import Job, JobStage, JobStatus, Lead, LeadStatus, Role, Run, RunStatus, User, utcnow
+from core.leadfile import LeadRow, valuesblob
+from core.models import Job, JobInput, JobStage, JobStatus, Lead, LeadStatus, Role, Run, RunStatus, User, utcnow
 
 URL_CHUNK = 500
 REPORT_ISSUES_CAP = 1000
@@ -110,8 +109,10 @@ def create_job(
     )
     session.add(job)
     session.flush()
+    _defer_wal_checkpoint(session)
     run_ids = _insert_runs(session, job.id, owner.id, batches, priority, now) if batches else []
     _insert_leads(session, job.id, leads, _lead_runs(leads, skip_recent, batches, run_ids), skip_recent)
+    session.add(JobInput(job_id=job.id, format=valuesblob.FORMAT, data=valuesblob.pack(parsed.columns, leads)))
     audit.record(
         session,
         actor,
@@ -164,9 +165,10 @@ def _insert_runs(
         for start in range(0, len(rows), _RUNS_PER_INSERT):
             chunk = rows[start : start + _RUNS_PER_INSERT]
             cursor.execute(_values_sql("runs", _RUN_COLUMNS, len(chunk), mark), [v for row in chunk for v in row])
+        cursor.execute(f"SELECT id FROM runs WHERE job_id = {mark} ORDER BY seq", (job_id,))
+        return [row[0] for row in cursor.fetchall()]
     finally:
         cursor.close()
-    return list(session.scalars(select(Run.id).where(Run.job_id == job_id).order_by(Run.seq)))
 
 
 def _lead_runs(
@@ -186,11 +188,11 @@ def _lead_runs(
 def _insert_leads(
     session: Session, job_id: int, leads: Sequence[LeadRow], runs: Sequence[int | None], skip_recent: dict[str, int]
 ) -> None:
-    """Bulk-insert a job's leads, hundreds of rows to a statement: an import's hot path (100,000 rows)."""
+    """Bulk-insert a job's leads, hundreds of rows to a statement: an import's hot path (100,000 rows).
+    Their original cells go to the job's JobInput blob, not to leads.input (kept for leads stored before it)."""
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     full = _values_sql("leads", _LEAD_COLUMNS, _LEADS_PER_INSERT, mark)
-    dumps = orjson.dumps
     pending, skipped = str(LeadStatus.PENDING), str(LeadStatus.SKIPPED)
     collecting = gc.isenabled()
     gc.disable()  # the rows are short-lived tuples of strings: nothing for the cycle collector to find
@@ -205,7 +207,7 @@ def _insert_leads(
                 add((
                     job_id, run_id, lead.row_number, (lead.company or "")[:255], lead.linkedin_url[:512],
                     lead.first_name, lead.last_name, lead.full_name, lead.email, lead.country,
-                    dumps(lead.values).decode(), skipped if by else pending,
+                    "{}", skipped if by else pending,
                     f"Enriched in the last days by job #{by}; not sent again." if by else None,
                 ))  # fmt: skip
             sql = full if len(chunk) == _LEADS_PER_INSERT else _values_sql("leads", _LEAD_COLUMNS, len(chunk), mark)
@@ -214,3 +216,48 @@ def _insert_leads(
         cursor.close()
         if collecting:
             gc.enable()
+
+
+_AUTOCHECKPOINT = "leadrelay_wal_autocheckpoint"
+
+
+def _defer_wal_checkpoint(session: Session) -> None:
+    """On SQLite, keep this import's commit from copying the write-ahead log into the database file (tens of MB
+    for a large import): the next commit of any other connection, or the last close, does it instead. The
+    connection's own setting comes back when it returns to the pool."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    fairy = conn.connection
+    if _AUTOCHECKPOINT not in fairy.info:
+        cursor = fairy.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            row = cursor.fetchone()
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        finally:
+            cursor.close()
+        fairy.info[_AUTOCHECKPOINT] = int(row[0]) if row else 1000
+    engine: Engine = conn.engine
+    if not event.contains(engine, "checkin", _restore_autocheckpoint):
+        event.listen(engine, "checkin", _restore_autocheckpoint)
+
+
+def _restore_autocheckpoint(dbapi_connection: Any, record: Any) -> None:
+    value = record.info.pop(_AUTOCHECKPOINT, None) if record is not None else None
+    if value is not None and dbapi_connection is not None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(value)}")
+        finally:
+            cursor.close()
+
+
+def input_values(session: Session, job_id: int) -> dict[int, list[str]] | None:
+    """The original cells of a job's leads by row number, in the job's column order; None for a job stored
+    before the blob existed (its leads keep them in leads.input)."""
+    blob = session.get(JobInput, job_id)
+    if blob is None:
+        return None
+    _, rows = valuesblob.unpack(blob.data)
+    return dict(rows)
