@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import LimitReached
-from core.leadfile import Limits, parse_file, reader_process, sniff
+from core.leadfile import Limits, parse_file, sniff
+from tests.leadfile import formats
 from tests.leadfile.builders import lead_rows, xlsx_openpyxl
 from tests.leadfile.xlsgen import xls_workbook
 
@@ -33,10 +34,12 @@ def test_max_rows(fmt: str) -> None:
     assert len(parse_file(data, f"f.{fmt}", Limits(max_rows=60)).rows) == 60
 
 
-def test_max_rows_found_from_the_dimension_before_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader_process, "_run_child", _explode)
+def test_max_rows_found_from_the_content() -> None:
+    """Counted over the sheet's non-blank rows (issue 12: no longer from the declared dimension, which may lie)."""
     with pytest.raises(LimitReached, match="The sheet “Leads” has 201 rows; LeadRelay reads at most 100"):
         parse_file(xlsx_openpyxl({"Leads": lead_rows(200)}), "f.xlsx", Limits(max_rows=100))
+    lying = formats.with_dimension(xlsx_openpyxl({"Leads": lead_rows(3)}), "xl/worksheets/sheet1.xml", "A1:F1048576")
+    assert len(parse_file(lying, "f.xlsx", Limits(max_rows=100)).rows) == 3
 
 
 def test_max_rows_in_the_child_for_xls() -> None:
