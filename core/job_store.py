@@ -83,7 +83,7 @@ def create_job(
     if not leads:
         raise InvalidInput("This file has no lead with a LinkedIn profile URL, so there is nothing to queue.")
     skip_recent = skip_recent or {}
-    to_send = [lead for lead in leads if lead.linkedin_url not in skip_recent]
+    to_send = [lead for lead in leads if lead.linkedin_url not in skip_recent] if skip_recent else leads
     batches = plan_batches(to_send, batch_size)
     now = utcnow()
     companies = list(dict.fromkeys(company for company, _ in batches))
@@ -136,7 +136,7 @@ _LEAD_COLUMNS = (
     "job_id", "run_id", "row_number", "company", "linkedin_url", "first_name", "last_name", "full_name", "email",
     "country", "input", "status", "error",
 )  # fmt: skip
-_LEADS_PER_INSERT = 500  # 6,500 parameters a statement: under SQLite's 32,766 and PostgreSQL's 65,535
+_LEADS_PER_INSERT = 500  # at most 5,500 parameters a statement: under SQLite's 32,766 and PostgreSQL's 65,535
 
 
 def _values_sql(table: str, columns: tuple[str, ...], rows: int, mark: str) -> str:
@@ -185,14 +185,23 @@ def _lead_runs(
     return runs
 
 
+def _leads_sql(job_id: int, rows: int, mark: str, with_status: bool) -> str:
+    """An INSERT of `rows` leads of job `job_id`: the values all leads share are written into the statement (a
+    fifth fewer parameters to bind: a fifth less time), the others are parameters."""
+    status = f"{mark}, {mark}" if with_status else f"'{LeadStatus.PENDING}', NULL"
+    one_row = f"({int(job_id)}, {', '.join([mark] * 9)}, '{{}}', {status})"
+    return f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES {', '.join([one_row] * rows)}"
+
+
 def _insert_leads(
     session: Session, job_id: int, leads: Sequence[LeadRow], runs: Sequence[int | None], skip_recent: dict[str, int]
 ) -> None:
     """Bulk-insert a job's leads, hundreds of rows to a statement: an import's hot path (100,000 rows).
-    Their original cells go to the job's JobInput blob, not to leads.input (kept for leads stored before it)."""
+    Their original cells go to the job's JobInput blob; leads.input (kept for leads stored before it) gets {}."""
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    full = _values_sql("leads", _LEAD_COLUMNS, _LEADS_PER_INSERT, mark)
+    with_status = bool(skip_recent)
+    full = _leads_sql(job_id, _LEADS_PER_INSERT, mark, with_status)
     pending, skipped = str(LeadStatus.PENDING), str(LeadStatus.SKIPPED)
     collecting = gc.isenabled()
     gc.disable()  # the rows are short-lived tuples of strings: nothing for the cycle collector to find
@@ -203,14 +212,19 @@ def _insert_leads(
             params: list[Any] = []
             add = params.extend
             for lead, run_id in zip(chunk, runs[start : start + _LEADS_PER_INSERT], strict=True):
-                by = skip_recent.get(lead.linkedin_url) if skip_recent else None
                 add((
-                    job_id, run_id, lead.row_number, (lead.company or "")[:255], lead.linkedin_url[:512],
+                    run_id, lead.row_number, (lead.company or "")[:255], lead.linkedin_url[:512],
                     lead.first_name, lead.last_name, lead.full_name, lead.email, lead.country,
-                    "{}", skipped if by else pending,
-                    f"Enriched in the last days by job #{by}; not sent again." if by else None,
                 ))  # fmt: skip
-            sql = full if len(chunk) == _LEADS_PER_INSERT else _values_sql("leads", _LEAD_COLUMNS, len(chunk), mark)
+                if with_status:
+                    by = skip_recent.get(lead.linkedin_url)
+                    add(
+                        (
+                            skipped if by else pending,
+                            f"Enriched in the last days by job #{by}; not sent again." if by else None,
+                        )
+                    )
+            sql = full if len(chunk) == _LEADS_PER_INSERT else _leads_sql(job_id, len(chunk), mark, with_status)
             cursor.execute(sql, params)
     finally:
         cursor.close()
