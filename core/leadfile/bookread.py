@@ -8,8 +8,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from headers import header_score, looks_like_profile_url
 from refusal import Refusal
@@ -20,21 +19,23 @@ SIZE_CODES = ("too_many_rows", "too_many_columns", "too_much_text")
 CELL_LIMIT = re.compile(r"Cell limit exceeded \((\d+) cells")
 
 
-class Source(Protocol):
-    """One sheet's rows, as raw values, with their position in the sheet."""
+if TYPE_CHECKING:  # the child imports as little as it can: typing's Protocol only for the type checker
+    from typing import Protocol
 
-    def head(self, rows: int) -> list[list[Any]]: ...
+    class Source(Protocol):
+        """One sheet's rows, as raw values, with their position in the sheet."""
 
-    def feed(self, sink: RowSink) -> None: ...
+        def head(self, rows: int) -> list[list[Any]]: ...
 
+        def feed(self, sink: RowSink) -> None: ...
 
-class Book(Protocol):
-    """A workbook: its worksheet names, which are visible, and a Source per sheet."""
+    class Book(Protocol):
+        """A workbook: its worksheet names, which are visible, and a Source per sheet."""
 
-    names: list[str]
-    visible: list[str]
+        names: list[str]
+        visible: list[str]
 
-    def open(self, name: str) -> Source | None: ...
+        def open(self, name: str) -> Source | None: ...
 
 
 def has_header(head: list[list[Any]]) -> bool:
@@ -105,12 +106,14 @@ def patched(
         yield row
 
 
-@dataclass(slots=True)
 class CalamineSheet:
     """A sheet calamine has read whole; its rows come from row 1, its cells from its first column."""
 
-    sheet: Any
-    errors: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    __slots__ = ("errors", "sheet")
+
+    def __init__(self, sheet: Any, errors: dict[int, list[tuple[int, str]]] | None = None) -> None:
+        self.sheet = sheet
+        self.errors = errors or {}
 
     def head(self, rows: int) -> list[list[Any]]:
         return self.sheet.to_python(skip_empty_area=True, nrows=rows)
@@ -125,13 +128,15 @@ class CalamineSheet:
         sink.add_rows(rows, 1, start[1])
 
 
-@dataclass(slots=True)
 class ChunkedSheet:
     """A big sheet cut into a workbook of small sheets (see xlsxsheet): calamine reads one block of rows at a time."""
 
-    book: CalamineBook
-    chunks: list[Any]  # xlsxsheet.Chunk
-    errors: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    __slots__ = ("book", "chunks", "errors")
+
+    def __init__(self, book: CalamineBook, chunks: list[Any], errors: dict[int, list[tuple[int, str]]]) -> None:
+        self.book = book
+        self.chunks = chunks  # xlsxsheet.Chunk
+        self.errors = errors
 
     def head(self, rows: int) -> list[list[Any]]:
         return self.book.load(self.chunks[0].sheet).to_python(skip_empty_area=True, nrows=rows)
@@ -209,12 +214,14 @@ XLRD_ERRORS = {
 }
 
 
-@dataclass(slots=True)
 class XlrdSheet:
     """A sheet of an .xls as xlrd reads it: text decoded by the workbook's code page, error cells as their text."""
 
-    sheet: Any
-    datemode: int
+    __slots__ = ("datemode", "sheet")
+
+    def __init__(self, sheet: Any, datemode: int) -> None:
+        self.sheet = sheet
+        self.datemode = datemode
 
     def head(self, rows: int) -> list[list[Any]]:
         return [self._row(r) for r in range(min(rows, self.sheet.nrows))]

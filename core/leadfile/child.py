@@ -7,24 +7,20 @@
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import os
 import resource
 import sys
-import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import bookread
-import odsfix
-import textread
-import xlsbscan
-import xlsscan
-import zipparts
 from refusal import Refusal
-from rowsink import RowSink
-from xlsxbook import XlsxBook
+
+if TYPE_CHECKING:
+    from rowsink import RowSink
+
+# Each reader imports its modules when it runs: a process starts for every file, and a CSV needs no zipfile or
+# calamine, an .xls no XML parser (importing everything costs the child a tenth of a second).
 
 
 def set_limits(memory_mb: int, cpu_s: float, file_bytes: int) -> None:
@@ -56,6 +52,11 @@ def near_memory_limit(memory_mb: int) -> bool:
 
 def read_text(request: dict[str, Any]) -> tuple[list[str], str | None, RowSink]:
     """A CSV or TSV file: encoding and delimiter from its content, one row per record."""
+    import csv
+
+    import textread
+    from rowsink import RowSink
+
     with open(request["input"], "rb") as fh:
         data = fh.read()
     try:
@@ -74,17 +75,44 @@ def read_text(request: dict[str, Any]) -> tuple[list[str], str | None, RowSink]:
 
 
 def read_zip_workbook(request: dict[str, Any]) -> tuple[list[str], str | None, RowSink]:
-    """An .xlsx, .xlsb or .ods package, every part checked first, its error cells given back their text."""
+    """An .xlsx, .xlsb or .ods package, every part checked (by a verifier process, alongside calamine's reading),
+    its error cells given back their text."""
+    import zipparts
+
     kind, path = request["kind"], request["input"]
-    package = zipparts.verify(path, request["max_unpacked"])
+    verifier = zipparts.Verifier(path, request["max_unpacked"])
+    try:
+        names, name, sink = _read_package(request, kind, path, verifier)
+    except BaseException:
+        verifier.wait()  # a part that failed the check is the file's true reason, whatever calamine said
+        raise
+    verifier.wait()
+    sink.extra_peak_mib = verifier.peak_mib()
+    return names, name, sink
+
+
+def _read_package(
+    request: dict[str, Any], kind: str, path: str, verifier: Any
+) -> tuple[list[str], str | None, RowSink]:
+    import zipfile
+
+    import bookread
+    import zipparts
+
+    package = zipparts.listing(path)
+    package.verifier = verifier
     if kind == "ods":
-        if "ods_error" in package.markers.get("content.xml", set()):
+        if "ods_error" in package.markers("content.xml"):
+            import odsfix
+
             fixed = os.path.join(os.getcwd(), "fixed.ods")
             with zipfile.ZipFile(path) as zf:
                 odsfix.rewrite(zf, package, fixed)
             path = fixed
         book: bookread.CalamineBook = bookread.CalamineBook(path)
     elif kind == "xlsb":
+        import xlsbscan
+
         book = bookread.CalamineBook(path)
         with zipfile.ZipFile(path) as zf:
             for name in book.names:
@@ -92,18 +120,23 @@ def read_zip_workbook(request: dict[str, Any]) -> tuple[list[str], str | None, R
                 if part is not None:
                     book.errors[name] = xlsbscan.error_cells(zf, package, part)
     else:
+        from xlsxbook import XlsxBook
+
         direct, block = request["sheet_blocks"]
         book = XlsxBook(path, package, os.getcwd(), int(direct), int(block))
     name, sink = bookread.read_chosen(book, request)
-    if isinstance(book, XlsxBook):
-        sink.formulas_without_value = book.formulas.get(name, 0)
-        sink.blocks = book.blocks.get(name, 0)
+    if kind == "xlsx":
+        sink.formulas_without_value = getattr(book, "formulas", {}).get(name, 0)
+        sink.blocks = getattr(book, "blocks", {}).get(name, 0)
     return book.names, name, sink
 
 
 def read_xls(request: dict[str, Any]) -> tuple[list[str], str | None, RowSink]:
     """An .xls: calamine's reading, unless it fails, holds NUL characters (text decoded in the wrong code page) or
     loses error cells, in which case xlrd's reading, when xlrd reads the file and its text is clean."""
+    import bookread
+    import xlsscan
+
     path = request["input"]
     first: tuple[list[str], str | None, RowSink] | None = None
     problem: Refusal | None = None
@@ -147,7 +180,7 @@ def read(request: dict[str, Any]) -> dict[str, Any]:
         "sheet_name": None if name is None else name.replace("\x00", ""),
         "formula_cells_without_value": sink.formulas_without_value,
         "blocks": sink.blocks,
-        "peak_mib": proc_status_kib("VmHWM") / 1024,
+        "peak_mib": proc_status_kib("VmHWM") / 1024 + sink.extra_peak_mib,
         **facts,
     }
 

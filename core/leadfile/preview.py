@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import repeat
+from operator import itemgetter
 
 from core.leadfile.export import safe_cell
 from core.leadfile.gcpause import paused_gc
@@ -57,33 +58,53 @@ def _validate(parsed: ParsedFile, preview: ImportPreview, url_column: str, at: t
     indexes: list[int] = []
     fields: list[list[str | None]] = [[] for _ in at[1:]]
     all_numbers = parsed.row_numbers
+    company_i, *optional = at[1:]
     for start in range(0, len(rows), BLOCK_ROWS):
         block = rows.block(start, start + BLOCK_ROWS)
-        good: list[list[str]] = []
-        for offset, row in enumerate(block):
-            number = all_numbers[start + offset]
-            url = row[url_i]
-            if not canonical(url):
-                found, reason = classify(url)
+        block_numbers = all_numbers[start : start + len(block)]
+        found_urls = list(map(itemgetter(url_i), block))
+        matches = list(map(canonical, found_urls))  # C calls; only the other spellings get a look of their own
+        kept: Sequence[int] = range(len(block))
+        if not all(matches):
+            for j in [j for j, m in enumerate(matches) if m is None]:
+                found, reason = classify(found_urls[j])
                 if found is None:
-                    problems.append(Problem(number, url_column, reason or "The LinkedIn profile URL is not valid."))
+                    problems.append(
+                        Problem(block_numbers[j], url_column, reason or "The LinkedIn profile URL is not valid.")
+                    )
+                found_urls[j] = found  # type: ignore[call-overload]
+            kept = [j for j in kept if found_urls[j] is not None]
+        candidates = [found_urls[j] for j in kept] if len(kept) != len(block) else found_urls
+        fresh = set(candidates)
+        if len(fresh) == len(candidates) and seen.keys().isdisjoint(fresh):
+            # no URL twice (nearly every block of a clean file): all of them are leads, in C calls
+            kept_numbers = [block_numbers[j] for j in kept] if len(kept) != len(block) else block_numbers
+            seen.update(zip(candidates, kept_numbers, strict=True))
+            numbers.extend(kept_numbers)
+            urls.extend(candidates)
+            indexes.extend([start + j for j in kept])
+            good = [block[j] for j in kept] if len(kept) != len(block) else block
+        else:
+            good = []
+            for j in kept:
+                number, url = block_numbers[j], found_urls[j]
+                first_row = seen.get(url)
+                if first_row is not None:
+                    duplicates.append(Problem(number, url_column, f"Same LinkedIn profile as row {first_row}."))
                     continue
-                url = found
-            first_row = seen.get(url)
-            if first_row is not None:
-                duplicates.append(Problem(number, url_column, f"Same LinkedIn profile as row {first_row}."))
-                continue
-            seen[url] = number
-            numbers.append(number)
-            urls.append(url)
-            indexes.append(start + offset)
-            good.append(row)
-        company_i, *optional = at[1:]
+                seen[url] = number
+                numbers.append(number)
+                urls.append(url)
+                indexes.append(start + j)
+                good.append(block[j])
         if company_i is not None:
-            fields[0].extend([row[company_i].strip() for row in good])
+            fields[0].extend(map(str.strip, map(itemgetter(company_i), good)))
         for values, i in zip(fields[1:], optional, strict=True):
             if i is not None:
-                values.extend([row[i].strip() or None for row in good])
+                values.extend([v or None for v in map(str.strip, map(itemgetter(i), good))])
+    for values in fields:  # a NUL stays in the original cells, not in the fields stored in their own columns:
+        if "\x00" in "".join([v for v in values if v]):  # PostgreSQL cannot store it, and no name holds it
+            values[:] = [v.replace("\x00", "") if v else v for v in values]
     preview.leads.extend(_leads(rows, numbers, urls, indexes, fields, at[1:]))
 
 

@@ -63,11 +63,13 @@ class Rows(Sequence[list[str]]):
 
     def block(self, start: int, stop: int) -> list[list[str]]:
         """The cells of rows `start` to `stop` (a few thousand at a time keeps the memory of a big file bounded)."""
-        if self.keep is None and self.width:
-            width = self.width
-            out = [line.split(SEP) if not line.startswith(ESC) else decode(line) for line in self.lines[start:stop]]
-            return [r if len(r) == width else self._shape(r) for r in out]
-        return [self._shape(decode(line)) for line in self.lines[start:stop]]
+        lines = self.lines[start:stop]
+        if self.keep is None and not any(map(str.startswith, lines, repeat(ESC))):
+            out = list(map(str.split, lines, repeat(SEP)))
+            if not out or set(map(len, out)) == {self.width}:
+                return out
+            return [r if len(r) == self.width else self._shape(r) for r in out]
+        return [self._shape(decode(line)) for line in lines]
 
     def tail(self, start: int) -> Rows:
         """The rows from `start` on."""

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from itertools import islice, repeat
 from typing import Any
 
 from refusal import Refusal
 from rowtext import ESC, REC, SEP, decode, encode
 
 WRITE_ROWS = 10_000  # rows encoded per write: the output is never held twice in memory
+FIRST_BATCH = 256  # rows in the first batch, before the sheet's width is known
+BATCH_ROWS = 8192  # rows per batch after it, fewer for wide sheets: about a million cells in memory at a time
+BATCH_CELLS = 1 << 20
 
 
 def cell_text(value: Any) -> str:
@@ -60,55 +64,88 @@ class RowSink:
         self.text = 0
         self.formulas_without_value = 0  # set by the .xlsx reader: formula cells saved without a value
         self.blocks = 0  # set by the .xlsx reader: blocks of rows a big sheet was read in (0: read whole)
+        self.extra_peak_mib = 0.0  # the peak of a helper process (the zip verifier), added to the child's
 
     def add_rows(self, rows: Iterable[list[Any]], first: int, offset: int = 0) -> None:
         """Rows numbered from `first` (1-based), their cells starting at column `offset` (0-based).
-        The hot loop of every import: a few C calls a row, everything else in locals."""
+        The hot loop of every import, done a batch of rows at a time with C-level map calls."""
+        source = iter(rows)
+        number = first
+        size = FIRST_BATCH
+        while batch := list(islice(source, size)):
+            if offset:
+                pad = [""] * offset
+                batch = [pad + list(row) for row in batch]
+            self._add_batch(batch, number)
+            number += len(batch)
+            size = max(16, min(BATCH_ROWS, BATCH_CELLS // max(self.width, 1)))
+
+    def _add_batch(self, batch: list[list[Any]], first: int) -> None:
         join = SEP.join
-        lines, runs = self.lines, self.runs
-        append = lines.append
-        run = runs[-1] if runs else [0, 0]
-        expect = run[0] + run[1] if runs else -1
-        count, limit, width, text, max_text = self.count, self.max_rows, self.width, self.text, self.max_text
-        pending = self.pending
-        pad = [""] * offset
-        try:
-            for number, row in enumerate(rows, first):
-                try:  # most rows hold only text, which joins in one C call
-                    line = join(row)
+        try:  # most batches hold only text, which joins in C
+            lines = list(map(join, batch))
+        except TypeError:  # numbers or dates somewhere: the rows holding them become text
+            lines = []
+            for index, row in enumerate(batch):
+                try:
+                    lines.append(join(row))
                 except TypeError:
-                    row = [v if type(v) is str else cell_text(v) for v in row]
-                    line = join(row)
-                if not line or line.isspace():
-                    continue
-                count += 1
-                if count > limit:
-                    if self.stop_early:
-                        raise Refusal("too_many_rows_text")
-                    continue
-                if offset:
-                    row = pad + row
-                    line = join(row)
-                cells = len(row)
-                if cells > width:
-                    pending.update(range(width, cells))
-                    width = cells
-                if pending:
-                    self._settle(row, width)
-                if line.count(SEP) != cells - 1 or line.startswith(ESC):  # see rowtext: JSON for such rows
-                    line = encode(row)
-                text += len(line) + 1
-                if text > max_text:
-                    raise Refusal("too_much_text", sheet=self.sheet)
-                append(line)
-                if number == expect:
-                    run[1] += 1
-                else:
-                    run = [number, 1]
-                    runs.append(run)
-                expect = number + 1
-        finally:
-            self.count, self.width, self.text = count, width, text
+                    row = batch[index] = [v if type(v) is str else cell_text(v) for v in row]
+                    lines.append(join(row))
+        numbers: Iterable[int] = range(first, first + len(batch))
+        if "" in lines or any(map(str.isspace, lines)):  # blank rows: keep the others with their numbers
+            kept = [
+                (n, r, line) for n, r, line in zip(numbers, batch, lines, strict=True) if line and not line.isspace()
+            ]
+            numbers, batch, lines = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+        if not lines:
+            return
+        room = self.max_rows - self.count
+        self.count += len(lines)
+        if len(lines) > room:
+            if self.stop_early:
+                raise Refusal("too_many_rows_text")
+            room = max(room, 0)
+            numbers, batch, lines = list(numbers)[:room], batch[:room], lines[:room]
+            if not lines:
+                return
+        widest = max(map(len, batch))
+        if widest > self.width:
+            self.pending.update(range(self.width, widest))
+            self.width = widest
+        for row in batch:
+            if not self.pending:
+                break
+            self._settle(row, self.width)
+        cells = sum(map(len, batch))
+        if sum(map(str.count, lines, repeat(SEP))) != cells - len(batch) or any(
+            map(str.startswith, lines, repeat(ESC))
+        ):
+            # a cell holds the separator, or a row starts with ESC: such rows take the JSON form (see rowtext)
+            lines = [
+                encode(r) if line.count(SEP) != len(r) - 1 or line.startswith(ESC) else line
+                for r, line in zip(batch, lines, strict=True)
+            ]
+        self.text += sum(map(len, lines)) + len(lines)
+        if self.text > self.max_text:
+            raise Refusal("too_much_text", sheet=self.sheet)
+        self.lines.extend(lines)
+        self._number(numbers)
+
+    def _number(self, numbers: Iterable[int]) -> None:
+        """Add the row numbers to the runs ([first, count] of consecutive numbers)."""
+        runs = self.runs
+        if isinstance(numbers, range) and numbers:
+            if runs and runs[-1][0] + runs[-1][1] == numbers.start:
+                runs[-1][1] += len(numbers)
+            else:
+                runs.append([numbers.start, len(numbers)])
+            return
+        for number in numbers:
+            if runs and runs[-1][0] + runs[-1][1] == number:
+                runs[-1][1] += 1
+            else:
+                runs.append([number, 1])
 
     def _settle(self, row: list[str], width: int) -> None:
         cells = len(row)
@@ -141,8 +178,8 @@ class RowSink:
             for start in range(0, len(lines), WRITE_ROWS):
                 batch = lines[start : start + WRITE_ROWS]
                 piece = REC.join(batch)
-                if piece.count(REC) != len(batch) - 1 or "\x00" in piece or ESC in piece:
-                    piece = REC.join(_clean(line) for line in batch)
+                if piece.count(REC) != len(batch) - 1 or ESC in piece:
+                    piece = REC.join(_safe(line) for line in batch)
                 if start:
                     fh.write(REC.encode())
                 fh.write(piece.encode("utf-8", "surrogatepass"))
@@ -156,9 +193,8 @@ class RowSink:
             self.lines[index] = encode([cells[i] if i < width else "" for i in keep])
 
 
-def _clean(line: str) -> str:
-    """A line whose cells hold REC, start with ESC or hold NUL (which PostgreSQL cannot store and which is never
-    part of a name or a link), in its safe form without the NULs."""
-    if not ("\x00" in line or REC in line or line.startswith(ESC)):
+def _safe(line: str) -> str:
+    """A line whose cells hold REC in the JSON form of rowtext (a line starting with ESC already is in it)."""
+    if REC not in line or line.startswith(ESC):
         return line
-    return encode([c.replace("\x00", "") for c in decode(line)])
+    return encode(line.split(SEP))

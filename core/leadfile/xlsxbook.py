@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bookread import CalamineBook, CalamineSheet, ChunkedSheet, Source
+from bookread import CalamineBook, CalamineSheet, ChunkedSheet
 from xlsxsheet import CellScan, Chunk, cut_workbook, scan
 from zipparts import Package, date1904, sheet_parts
+
+if TYPE_CHECKING:
+    from bookread import Source
 
 
 class XlsxBook(CalamineBook):
@@ -36,15 +39,15 @@ class XlsxBook(CalamineBook):
         self._cut: dict[str, tuple[CalamineBook, list[Chunk], CellScan | None]] = {}
 
     def _wanted(self, part: str | None) -> tuple[bool, bool]:
-        markers = self.package.markers.get(part, set()) if part else set()
+        markers = self.package.markers(part)  # waits for the verifier, which ran alongside calamine's reading
         return "error" in markers, "formula" in markers
 
     def open(self, name: str) -> Source | None:
         part = self.parts.get(name)
-        wanted = self._wanted(part)
         if part is not None and self.package.sizes.get(part, 0) > self.direct_bytes:
-            return self._open_cut(name, part, wanted)
+            return self._open_cut(name, part, self._wanted(part))
         sheet = self.load(name)
+        wanted = self._wanted(part)
         if sheet.start is None:
             return None
         errors: dict[int, list[tuple[int, str]]] = {}

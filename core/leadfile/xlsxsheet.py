@@ -13,7 +13,6 @@ import html
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from refusal import Refusal
@@ -47,13 +46,15 @@ PACKAGE_RELS = (
 REL_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
 
 
-@dataclass(slots=True)
 class Blocks:
     """A worksheet part read as its prologue (up to <sheetData>), its closing tags and blocks of whole rows."""
 
-    prologue: bytes = b""
-    closing: bytes = b""
-    blocks: Iterator[bytes] = field(default_factory=lambda: iter(()))
+    __slots__ = ("blocks", "closing", "prologue")
+
+    def __init__(self, prologue: bytes = b"", closing: bytes = b"", blocks: Iterator[bytes] | None = None) -> None:
+        self.prologue = prologue
+        self.closing = closing
+        self.blocks = blocks if blocks is not None else iter(())
 
 
 def row_blocks(stream: Any, size: int) -> Blocks:
@@ -107,14 +108,16 @@ def _cut(rest: bytes, reader: Iterator[bytes], prefix: bytes, size: int) -> Iter
         del data[:cut]
 
 
-@dataclass(slots=True)
 class CellScan:
     """Cells calamine reads as empty: error values by (row, column), 0-based, and formulas with no saved value."""
 
-    errors: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
-    formulas_without_value: int = 0
-    row: int = -1
-    col: int = -1
+    __slots__ = ("col", "errors", "formulas_without_value", "row")
+
+    def __init__(self) -> None:
+        self.errors: dict[int, list[tuple[int, str]]] = {}
+        self.formulas_without_value = 0
+        self.row = -1
+        self.col = -1
 
     def feed(self, block: bytes, errors: bool, formulas: bool) -> None:
         """Scan one block of whole rows, keeping the position across blocks as calamine counts it."""
@@ -170,13 +173,15 @@ def scan(zf: zipfile.ZipFile, package: Package, part: str, errors: bool, formula
     return result
 
 
-@dataclass(slots=True)
 class Chunk:
     """One sheet of the cut workbook: its name and, for rows written without a number, how many rows precede it."""
 
-    sheet: str
-    rows_before: int
-    numbered: bool
+    __slots__ = ("numbered", "rows_before", "sheet")
+
+    def __init__(self, sheet: str, rows_before: int, numbered: bool) -> None:
+        self.sheet = sheet
+        self.rows_before = rows_before
+        self.numbered = numbered
 
 
 def cut_workbook(

@@ -5,13 +5,15 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import posixpath
 import re
+import signal
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from defusedxml import ElementTree
@@ -33,13 +35,113 @@ NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 OFFICE_DOCUMENT = "/officeDocument"
 
 
-@dataclass(slots=True)
 class Package:
-    """What one pass over the zip learnt: each part's size and markers, by normalised name."""
+    """The parts of the zip by normalised name: their stored names, sizes and markers. The markers come from the
+    verifying pass; when it runs in a second process (Verifier), the first question about them waits for it."""
 
-    sizes: dict[str, int] = field(default_factory=dict)
-    markers: dict[str, set[str]] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)  # normalised name -> name as stored
+    __slots__ = ("_markers", "names", "sizes", "verifier")
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+        self.names: dict[str, str] = {}  # normalised name -> name as stored
+        self._markers: dict[str, set[str]] | None = {}
+        self.verifier: Verifier | None = None
+
+    def found(self) -> dict[str, set[str]]:
+        """The markers of every part (after verify)."""
+        return self._markers or {}
+
+    def markers(self, name: str | None) -> set[str]:
+        """The markers found in part `name` (an empty set for no part)."""
+        if self._markers is None:
+            self._markers = self.verifier.wait() if self.verifier is not None else {}
+        return self._markers.get(name, set()) if name else set()
+
+
+def listing(path: str) -> Package:
+    """The parts as the zip's directory declares them, before any is inflated (verify checks them)."""
+    package = Package()
+    package._markers = None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                name = normalise(info.filename)
+                package.names[name] = info.filename
+                package.sizes[name] = info.file_size
+    except Exception as exc:  # noqa: BLE001 - zipfile raises many kinds on damaged data
+        raise Refusal("damaged", detail=f"{type(exc).__name__}: {exc}") from None
+    return package
+
+
+class Verifier:
+    """`verify` in a forked process, alongside calamine's reading in this one: on two cores the check of every
+    part costs no wall time. A part that fails the check stops the file at once with the verifier's reason: the
+    verifier writes the refusal as the reader's answer and kills the reader, whatever calamine was doing. The
+    reader uses what calamine read only after `wait` has returned."""
+
+    def __init__(self, path: str, max_total: int) -> None:
+        self.answer: dict[str, Any] | None = None
+        read_end, write_end = os.pipe()
+        reader = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(read_end)
+            self._check(path, max_total, write_end, reader)
+        os.close(write_end)
+        self._read_end = read_end
+
+    @staticmethod
+    def _check(path: str, max_total: int, write_end: int, reader: int) -> None:
+        """The verifier process: markers through the pipe when every part passes, else the refusal as the answer."""
+        try:
+            found = verify(path, max_total)
+            answer: dict[str, Any] = {"ok": True, "markers": {k: sorted(v) for k, v in found.found().items() if v}}
+        except Refusal as refusal:
+            answer = {"ok": False, "code": refusal.code, **refusal.details}
+        except MemoryError:
+            answer = {"ok": False, "code": "memory"}
+        except BaseException as exc:  # noqa: BLE001 - any failure of the check refuses the file
+            answer = {"ok": False, "code": "damaged", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+        answer["peak_mib"] = _peak_mib()
+        data = json.dumps(answer).encode()
+        if answer["ok"]:
+            with os.fdopen(write_end, "wb") as out:
+                out.write(data)
+        else:
+            os.write(1, data)  # stdout, shared with the reader: the parent reads this as the reader's answer
+            os.kill(reader, signal.SIGKILL)
+        os._exit(0)
+
+    def wait(self) -> dict[str, set[str]]:
+        """The markers by part, once every part passed (the verifier kills this process otherwise)."""
+        if self.answer is None:
+            with os.fdopen(self._read_end, "rb") as pipe:
+                raw = pipe.read()
+            _, status = os.waitpid(self.pid, 0)
+            try:
+                self.answer = json.loads(raw) if raw else None
+            except ValueError:
+                self.answer = None
+            if not isinstance(self.answer, dict):  # ended (memory, CPU) before it could answer
+                self.answer = {"ok": False, "code": "memory" if os.WIFSIGNALED(status) else "damaged"}
+        if not self.answer.get("ok"):
+            details = {k: v for k, v in self.answer.items() if k not in ("ok", "code", "peak_mib")}
+            raise Refusal(str(self.answer.get("code")), **details)
+        return {k: set(v) for k, v in self.answer.get("markers", {}).items()}
+
+    def peak_mib(self) -> float:
+        return float((self.answer or {}).get("peak_mib", 0.0))
+
+
+def _peak_mib() -> float:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def normalise(name: str) -> str:
@@ -63,7 +165,7 @@ def verify(path: str, max_total: int) -> Package:
             size, found = _inflate_checked(data, info, max_total - total, wanted)
             total += size
             package.sizes[name] = size
-            package.markers[name] = found
+            package._markers[name] = found  # type: ignore[index]
             package.names[name] = info.filename
     except (Refusal, MemoryError):
         raise
