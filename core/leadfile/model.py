@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from itertools import repeat
 from typing import Any
 
 FIELDS: tuple[str, ...] = ("linkedin_url", "company", "first_name", "last_name", "full_name", "email", "country")
@@ -71,8 +72,7 @@ def build_lead_rows(count: int, *columns: Iterable[Any]) -> list[LeadRow]:
     (the frozen __init__ costs ten Python-level calls per lead, too many for 100,000 leads)."""
     if len(columns) != len(_LEAD_SLOTS):
         raise TypeError(f"LeadRow has {len(_LEAD_SLOTS)} fields, not {len(columns)}")
-    new = object.__new__
-    leads = [new(LeadRow) for _ in range(count)]
+    leads = list(map(object.__new__, repeat(LeadRow, count)))
     for set_slot, column in zip(_LEAD_SLOTS, columns, strict=True):
         deque(map(set_slot, leads, column), maxlen=0)
     return leads

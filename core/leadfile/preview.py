@@ -101,9 +101,10 @@ def _validate(parsed: ParsedFile, preview: ImportPreview, url_column: str, at: t
             fields[0].extend(map(str.strip, map(itemgetter(company_i), good)))
         for values, i in zip(fields[1:], optional, strict=True):
             if i is not None:
-                values.extend([v or None for v in map(str.strip, map(itemgetter(i), good))])
+                stripped = list(map(str.strip, map(itemgetter(i), good)))
+                values.extend([v or None for v in stripped] if "" in stripped else stripped)
     for values in fields:  # a NUL stays in the original cells, not in the fields stored in their own columns:
-        if "\x00" in "".join([v for v in values if v]):  # PostgreSQL cannot store it, and no name holds it
+        if "\x00" in "".join(filter(None, values)):  # PostgreSQL cannot store it, and no name holds it
             values[:] = [v.replace("\x00", "") if v else v for v in values]
     preview.leads.extend(_leads(rows, numbers, urls, indexes, fields, at[1:]))
 

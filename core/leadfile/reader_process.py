@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,10 @@ def _checked(answer: dict[str, Any], lines: list[str]) -> SheetRows:
             numbers.extend(range(int(first), int(first) + max(int(count), 0)))
         if len(numbers) != len(lines):
             raise ValueError("row count")
-        for line in lines:
-            if line.startswith(ESC):
-                decode(line)
+        if any(map(str.startswith, lines, repeat(ESC))):
+            for line in lines:
+                if line.startswith(ESC):
+                    decode(line)
         formulas = max(int(answer.get("formula_cells_without_value", 0)), 0)
     except (ValueError, TypeError):
         raise InvalidInput(DAMAGED) from None

@@ -129,8 +129,7 @@ class RowValues(Mapping[str, str]):
         """One RowValues per row index, filled slot by slot (an __init__ call per lead costs more than the rest)."""
         if rows.names is None:
             raise ValueError("RowValues needs rows whose column names are known")
-        new = object.__new__
-        made = [new(cls) for _ in indexes]
+        made = list(map(object.__new__, repeat(cls, len(indexes))))
         deque(map(_SET_ROWS, made, repeat(rows)), maxlen=0)
         deque(map(_SET_ROW, made, indexes), maxlen=0)
         return made
