@@ -16,7 +16,6 @@ from core.leadfile.parse import parse_file
 from core.leadfile.rows import Rows, RowValues
 from core.leadfile.urls import CANONICAL_URL, classify_linkedin_url
 
-BLOCK_ROWS = 4096  # rows split into cells at a time: a big file's cells never all exist at once
 NO_URL_COLUMN = "No column is mapped to the LinkedIn profile URL, so this row cannot be sent."
 
 
@@ -59,8 +58,9 @@ def _validate(parsed: ParsedFile, preview: ImportPreview, url_column: str, at: t
     fields: list[list[str | None]] = [[] for _ in at[1:]]
     all_numbers = parsed.row_numbers
     company_i, *optional = at[1:]
-    for start in range(0, len(rows), BLOCK_ROWS):
-        block = rows.block(start, start + BLOCK_ROWS)
+    step = rows.block_rows()
+    for start in range(0, len(rows), step):
+        block = rows.block(start, start + step)
         block_numbers = all_numbers[start : start + len(block)]
         found_urls = list(map(itemgetter(url_i), block))
         matches = list(map(canonical, found_urls))  # C calls; only the other spellings get a look of their own

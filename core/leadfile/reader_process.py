@@ -27,7 +27,7 @@ from core.leadfile.rowtext import ESC, REC, decode
 log = logging.getLogger(__name__)
 CHILD = Path(__file__).with_name("child.py")
 HEAD_ROWS = 30
-READ_BLOCK = 8 << 20  # the rows file is decoded this many bytes at a time, never held twice
+READ_BLOCK = 1 << 20  # the rows file is decoded this many bytes at a time: the text is never held twice
 # An .xlsx sheet part larger than the first number is read in blocks of about the second (bytes of XML): calamine
 # holds a sheet read whole at about 75 bytes a cell, so 48 MB of XML (some 2 million cells) is its largest.
 SHEET_BLOCKS = (48 << 20, 24 << 20)
@@ -107,7 +107,9 @@ def _read_lines(path: Path) -> list[str]:
     rest = ""
     with open(path, "rb") as fh:
         while block := fh.read(READ_BLOCK):
-            parts = (rest + decoder.decode(block)).split(REC)
+            text = decoder.decode(block)
+            parts = (rest + text if rest else text).split(REC)
+            del text
             rest = parts.pop()
             lines.extend(parts)
     rest += decoder.decode(b"", final=True)

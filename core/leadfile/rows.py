@@ -9,6 +9,8 @@ from typing import Any, overload
 
 from core.leadfile.rowtext import ESC, SEP, decode, encode
 
+BLOCK_CELLS = 1 << 16  # cells split out of their rows at a time: their strings cost about 50 bytes each
+
 
 class Rows(Sequence[list[str]]):
     """Rows of cell text, each cut or padded to `width` cells, or reduced to the columns `keep` (by index).
@@ -60,6 +62,10 @@ class Rows(Sequence[list[str]]):
         for at in [j for j, line in enumerate(out) if line.count(SEP) != last or line.startswith(ESC)]:
             out[at] = encode(self.cells(indexes[at]))
         return out
+
+    def block_rows(self) -> int:
+        """How many rows to split at a time: a few thousand, fewer for wide rows (about 65,000 cells)."""
+        return max(16, min(4096, BLOCK_CELLS // max(len(self.keep) if self.keep is not None else self.width, 1)))
 
     def block(self, start: int, stop: int) -> list[list[str]]:
         """The cells of rows `start` to `stop` (a few thousand at a time keeps the memory of a big file bounded)."""

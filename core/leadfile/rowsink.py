@@ -14,8 +14,8 @@ from rowtext import ESC, REC, SEP, decode, encode
 
 WRITE_ROWS = 10_000  # rows encoded per write: the output is never held twice in memory
 FIRST_BATCH = 256  # rows in the first batch, before the sheet's width is known
-BATCH_ROWS = 8192  # rows per batch after it, fewer for wide sheets: about a million cells in memory at a time
-BATCH_CELLS = 1 << 20
+BATCH_ROWS = 8192  # rows per batch after it, fewer for wide sheets: a quarter million cells at a time
+BATCH_CELLS = 1 << 18
 
 
 def cell_text(value: Any) -> str:

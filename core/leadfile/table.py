@@ -10,8 +10,6 @@ from core.leadfile.model import Limits
 from core.leadfile.reader_process import HEAD_ROWS
 from core.leadfile.rows import Rows
 
-BLOCK_ROWS = 4096
-
 
 @dataclass(slots=True)
 class Table:
@@ -65,10 +63,11 @@ def _names(header: list[str], keep: list[int], columns_at: list[int]) -> list[st
 def _used_columns(header: list[str], data: Rows, width: int) -> list[int]:
     """Columns with a header or at least one non-blank cell, found in one pass that stops when all are settled."""
     pending = {i for i in range(width) if not (i < len(header) and header[i].strip())}
-    for start in range(0, len(data), BLOCK_ROWS):
+    step = data.block_rows()
+    for start in range(0, len(data), step):
         if not pending:
             break
-        for row in data.block(start, start + BLOCK_ROWS):
+        for row in data.block(start, start + step):
             for i in [i for i in pending if i < len(row) and row[i].strip()]:
                 pending.discard(i)
             if not pending:
