@@ -58,8 +58,11 @@ class Rows(Sequence[list[str]]):
         if self.keep is not None:
             return [encode(self.cells(i)) for i in indexes]
         lines, last = self.lines, self.width - 1
-        out = [lines[i] for i in indexes]
-        for at in [j for j, line in enumerate(out) if line.count(SEP) != last or line.startswith(ESC)]:
+        out = list(map(lines.__getitem__, indexes))
+        counts = list(map(str.count, out, repeat(SEP)))
+        if counts.count(last) == len(out) and not any(map(str.startswith, out, repeat(ESC))):
+            return out
+        for at in [j for j, line in enumerate(out) if counts[j] != last or line.startswith(ESC)]:
             out[at] = encode(self.cells(indexes[at]))
         return out
 
