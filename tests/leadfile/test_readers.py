@@ -178,8 +178,11 @@ def test_separators_and_nul_in_cells() -> None:
         ["c\x1fd", "linkedin.com/in/c"],
     ]
     assert parse_file(xlsx_xlsxwriter({"S": rows}), "s.xlsx").rows == rows[1:]
-    csv = "Full Name,LinkedIn\r\nAnn\x00,linkedin.com/in/a\r\n".encode("utf-16")
-    assert parse_file(csv, "nul.csv").rows == [["Ann", "linkedin.com/in/a"]]
+    csv = "Full Name,Company,LinkedIn\r\nAnn\x00,Ac\x00me,linkedin.com/in/a\r\n".encode("utf-16")
+    preview = prepare_import(csv, "nul.csv")
+    assert preview.parsed.rows == [["Ann\x00", "Ac\x00me", "linkedin.com/in/a"]]  # the cells as they are
+    lead = preview.leads[0]
+    assert (lead.full_name, lead.company) == ("Ann", "Acme")  # the fields PostgreSQL stores: no NUL
 
 
 def test_big_sheet_read_in_blocks_equals_whole(
