@@ -36,6 +36,11 @@ def limits(settings: Settings) -> Limits:
     )
 
 
+def limits_sentence(settings: Settings) -> str:
+    """What LeadRelay reads from one file, as one sentence for the Upload page to show before the upload."""
+    return limits(settings).sentence()
+
+
 @dataclass(frozen=True, slots=True)
 class Checks:
     """What the database says about a preview: leads enriched recently, and earlier jobs from the same file."""

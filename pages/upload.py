@@ -10,7 +10,7 @@ import streamlit as st
 from core import board, intake, job_actions, jobs, read_models
 from core.errors import LeadRelayError
 from core.intake import FIELDS
-from core.leadfile import ParsedFile, build_preview, parse_file, report_csv
+from core.leadfile import FILE_TYPES, ParsedFile, build_preview, parse_file, report_csv
 from core.models import Role, utcnow
 from core.wait_reasons import when
 from pages.common import (
@@ -31,12 +31,11 @@ limit = ctx.settings.max_active_jobs_per_analyst
 
 st.title("Upload a lead file")
 st.caption(
-    "Excel (.xlsx, .xls) or CSV/TSV, up to "
-    f"{ctx.settings.max_upload_mb:.0f} MB. Each lead needs a LinkedIn profile URL; leads are grouped by company "
+    intake.limits_sentence(ctx.settings) + " Each lead needs a LinkedIn profile URL; leads are grouped by company "
     "and sent to PhantomBuster in batches, one run at a time."
 )
 
-uploaded = st.file_uploader("Lead file", type=["xlsx", "xls", "csv", "tsv"], key="upload_file")
+uploaded = st.file_uploader("Lead file", type=list(FILE_TYPES), key="upload_file")
 if uploaded is None:
     st.info("Choose a file to see its columns and validation report before anything is queued.", icon=":material/info:")
     st.stop()

@@ -1,4 +1,8 @@
-"""Writes enriched leads as .xlsx or .csv: original columns, PhantomBuster profile fields, status and error, formula-safe."""
+"""Writes enriched leads as .xlsx or .csv: original columns, PhantomBuster profile fields, status and error, formula-safe.
+
+A text cell of an .xlsx is never evaluated, so .xlsx cells hold the text exactly ("+47 22 00 00 00" stays that)
+and the file holds no formula; a CSV has no cell types, so there a text that starts like a formula gets a
+leading quote."""
 
 from __future__ import annotations
 
@@ -104,6 +108,7 @@ def _clean(text: str) -> str:
 
 
 def _cells(columns: list[str], keys: list[str], row: ExportRow, clean: bool = False) -> list[str]:
+    """The row's cells as text, exactly as stored."""
     values = row.values or {}
     profile = row.profile or {}
     cells = [_text(values.get(c)) for c in columns]
@@ -112,7 +117,7 @@ def _cells(columns: list[str], keys: list[str], row: ExportRow, clean: bool = Fa
     cells.append(_text(row.error))
     if clean:
         cells = [_clean(c) for c in cells]
-    return [safe_cell(c) for c in cells]
+    return cells
 
 
 def export_leads(columns: list[str], rows: Iterable[ExportRow], fmt: Literal["xlsx", "csv"]) -> bytes:
@@ -132,7 +137,7 @@ def _write_csv(header: list[str], columns: list[str], keys: list[str], rows: lis
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([safe_cell(h) for h in header])
-    writer.writerows(_cells(columns, keys, row, clean) for row in rows)
+    writer.writerows([safe_cell(c) for c in _cells(columns, keys, row, clean)] for row in rows)
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -143,10 +148,10 @@ def _write_xlsx(header: list[str], columns: list[str], keys: list[str], rows: li
     bold = workbook.add_format({"bold": True})
     sheet.freeze_panes(1, 0)
     for col, name in enumerate(header):
-        sheet.write_string(0, col, safe_cell(name)[:XLSX_CELL_MAX], bold)
+        sheet.write_string(0, col, name[:XLSX_CELL_MAX], bold)
     for row_index, row in enumerate(rows, start=1):
         for col, cell in enumerate(_cells(columns, keys, row, clean)):
-            if cell:
+            if cell:  # write_string: a text cell, whatever it starts with (no formula, no number, no link)
                 sheet.write_string(row_index, col, cell[:XLSX_CELL_MAX])
     workbook.close()
     return buffer.getvalue()

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from itertools import repeat
 from typing import Any
 
 FIELDS: tuple[str, ...] = ("linkedin_url", "company", "first_name", "last_name", "full_name", "email", "country")
 
 
+FILE_TYPES: tuple[str, ...] = ("xlsx", "xlsm", "xlsb", "xls", "ods", "csv", "tsv", "txt")
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """How much of an uploaded file LeadRelay agrees to read."""
+    """How much of an uploaded file LeadRelay agrees to read.
+
+    `parse_memory_mb` is the memory one import may take, the reader child and the caller together: the child
+    gets five eighths as its address-space cap, and the cell text it may hand back is capped at one eighth, which
+    bounds what the caller builds from it (the text, a string per row, the leads) to the rest."""
 
     max_bytes: int = 50 * 1024 * 1024
     max_rows: int = 200_000
@@ -20,10 +28,30 @@ class Limits:
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1024
 
+    @property
+    def reader_memory_mb(self) -> int:
+        """The reader child's address-space cap in MiB."""
+        return self.parse_memory_mb * 5 // 8
+
+    @property
+    def max_text_bytes(self) -> int:
+        """The most cell text (UTF-8 bytes, separators included) the reader hands back from one file."""
+        return self.parse_memory_mb * 2**20 // 8
+
+    def sentence(self) -> str:
+        """The limits as one sentence for the Upload page, before anything is uploaded."""
+        size = f"{self.max_bytes / 2**20:,.1f}".rstrip("0").rstrip(".")
+        return (
+            f"Excel (.xlsx, .xlsm, .xlsb, .xls), OpenDocument (.ods) or CSV/TSV files up to {size} MB, with at most "
+            f"{self.max_rows:,} rows and {self.max_columns:,} columns holding data (empty rows and columns do not "
+            f"count) and at most {self.max_text_bytes / 2**20:,.0f} MB of cell text; reading a file may take at "
+            f"most {self.parse_timeout_s:g} seconds."
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LeadRow:
-    """One good lead: its normalised profile URL, the mapped fields and every original cell."""
+    """One good lead: its normalised profile URL, the mapped fields and every original cell (a mapping by column)."""
 
     row_number: int
     linkedin_url: str
@@ -33,7 +61,7 @@ class LeadRow:
     full_name: str | None
     email: str | None
     country: str | None
-    values: dict[str, str]
+    values: Mapping[str, str]
 
 
 _LEAD_SLOTS = tuple(getattr(LeadRow, f.name).__set__ for f in fields(LeadRow))
@@ -44,8 +72,7 @@ def build_lead_rows(count: int, *columns: Iterable[Any]) -> list[LeadRow]:
     (the frozen __init__ costs ten Python-level calls per lead, too many for 100,000 leads)."""
     if len(columns) != len(_LEAD_SLOTS):
         raise TypeError(f"LeadRow has {len(_LEAD_SLOTS)} fields, not {len(columns)}")
-    new = object.__new__
-    leads = [new(LeadRow) for _ in range(count)]
+    leads = list(map(object.__new__, repeat(LeadRow, count)))
     for set_slot, column in zip(_LEAD_SLOTS, columns, strict=True):
         deque(map(set_slot, leads, column), maxlen=0)
     return leads
@@ -62,7 +89,10 @@ class Problem:
 
 @dataclass(slots=True)
 class ParsedFile:
-    """The raw table of an uploaded file after its header row was found; every cell is text."""
+    """The raw table of an uploaded file after its header row was found; every cell is text.
+
+    `rows` is a sequence of cell lists (core.leadfile.rows.Rows: one string per row in memory);
+    `formula_cells_without_value` counts .xlsx formula cells saved without a value, which read as empty."""
 
     file_name: str
     file_size: int
@@ -71,8 +101,9 @@ class ParsedFile:
     sheet_name: str | None
     header_row_number: int
     columns: list[str]
-    rows: list[list[str]]
+    rows: Sequence[list[str]]
     row_numbers: list[int]
+    formula_cells_without_value: int = 0
 
 
 @dataclass(slots=True)
@@ -100,7 +131,7 @@ class ImportPreview:
 class ExportRow:
     """One lead as exported: its original cells, the PhantomBuster profile (if any), its status and error."""
 
-    values: dict[str, str]
+    values: Mapping[str, str]
     profile: dict[str, Any] | None
     status: str
     error: str | None

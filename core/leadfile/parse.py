@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 from core.errors import InvalidInput, LimitReached
-from core.leadfile import sniff, textfile, zipcheck
+from core.leadfile import sniff, zipcheck
 from core.leadfile.model import Limits, ParsedFile
-from core.leadfile.reader_process import read_workbook
+from core.leadfile.reader_process import read_table
 from core.leadfile.table import build_table
 
 
@@ -16,35 +16,29 @@ def _megabytes(size: int) -> str:
 
 
 def parse_file(data: bytes, file_name: str, limits: Limits = Limits(), sheet: str | None = None) -> ParsedFile:
-    """The header and data rows of an .xlsx, .xls, .csv or .tsv file; InvalidInput or LimitReached with a reason."""
+    """The header and data rows of an .xlsx, .xlsm, .xlsb, .xls, .ods, .csv or .tsv file;
+    InvalidInput or LimitReached with a reason."""
     if len(data) > limits.max_bytes:
         raise LimitReached(
             f"This file is {_megabytes(len(data))} MB; the limit is {_megabytes(limits.max_bytes)} MB. "
             "Split it or remove unused columns, then upload it again."
         )
-    kind = sniff.detect(data, file_name)
-    if kind == "text":
-        rows, numbers = textfile.read_records(data, file_name, limits)
-        sheet_names: list[str] = []
-        sheet_name: str | None = None
-    else:
-        skip: list[str] = []
-        if kind == "xlsx":
-            skip = zipcheck.scan_xlsx(data, limits, sheet).oversized
-        read = read_workbook(data, kind, limits, sheet=sheet, skip=skip)
-        rows, numbers = read.rows, read.row_numbers
-        sheet_names, sheet_name = read.sheet_names, read.sheet_name
-        if not rows:
-            raise InvalidInput(f"The sheet “{sheet_name}” is empty.")
-    table = build_table(rows, numbers, limits)
+    kind: str = sniff.detect(data, file_name)
+    if kind == "zip":
+        kind = zipcheck.scan(data, limits)
+    read = read_table(data, kind, file_name, limits, sheet=sheet)
+    if kind != "text" and not read.rows:
+        raise InvalidInput(f"The sheet “{read.sheet_name}” is empty.")
+    table = build_table(read.rows, read.row_numbers, limits, read.columns_at)
     return ParsedFile(
         file_name=file_name,
         file_size=len(data),
         content_hash=hashlib.sha256(data).hexdigest(),
-        sheet_names=sheet_names,
-        sheet_name=sheet_name,
+        sheet_names=read.sheet_names,
+        sheet_name=read.sheet_name,
         header_row_number=table.header_row_number,
         columns=table.columns,
         rows=table.rows,
         row_numbers=table.row_numbers,
+        formula_cells_without_value=read.formula_cells_without_value,
     )

@@ -7,7 +7,7 @@ from typing import Literal
 from core.errors import InvalidInput
 from core.leadfile.reader_process import DAMAGED, PASSWORD
 
-Kind = Literal["xlsx", "xls", "text"]
+Kind = Literal["zip", "xls", "text"]
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -36,19 +36,22 @@ def _utf16(name: str) -> bytes:
 
 def _describe(file_name: str) -> str:
     ext = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
-    if ext in ("xlsx", "xlsm", "xls"):
+    if ext in ("xlsx", "xlsm", "xlsb", "xls"):
         return f"This file is named .{ext} but it is not an Excel workbook"
+    if ext == "ods":
+        return "This file is named .ods but it is not an OpenDocument spreadsheet"
     if ext in ("csv", "tsv", "txt"):
         return f"This file is named .{ext} but it is not a text (CSV) file"
     return "This file is not an Excel workbook or a CSV file"
 
 
 def detect(data: bytes, file_name: str) -> Kind:
-    """'xlsx', 'xls' or 'text' from the bytes; InvalidInput for anything else, with what it seems to be."""
+    """'zip' (an .xlsx, .xlsb or .ods package: zipcheck tells which), 'xls' or 'text' from the bytes;
+    InvalidInput for anything else, with what it seems to be."""
     if not data:
         raise InvalidInput("The file is empty.")
     if data.startswith(ZIP_MAGIC):
-        return "xlsx"
+        return "zip"
     if data.startswith(OLE2_MAGIC):
         return _ole2(data)
     for magic, what in OTHER_KINDS:
@@ -125,11 +128,17 @@ def _has_filepass(stream: bytes) -> bool:
     return False
 
 
+# Control bytes that text files hold in cells (tab, line ends, vertical tab and form feed for line breaks kept
+# from spreadsheets, the separators some exports use, DOS end-of-file) do not count against a file being text.
+TEXT_CONTROLS = {9, 10, 11, 12, 13, 26, 28, 29, 30, 31}
+OTHER_CONTROLS = bytes(b for b in (*range(1, 32), 127) if b not in TEXT_CONTROLS)
+
+
 def _looks_binary(sample: bytes) -> bool:
-    """Binary when it holds NUL bytes (outside UTF-16 text) or more than a trace of control characters."""
+    """Binary when it holds NUL bytes (outside UTF-16 text) or control characters in more than 1 byte of 100."""
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return len(sample) % 2 == 1 and len(sample) < SAMPLE
     if b"\x00" in sample:
         return True
-    controls = sum(sample.count(bytes([b])) for b in (*range(1, 9), 11, 12, *range(14, 32), 127))
-    return controls > max(2, len(sample) // 200)
+    controls = len(sample) - len(sample.translate(None, OTHER_CONTROLS))
+    return controls > 8 + len(sample) // 100

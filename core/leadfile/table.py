@@ -8,6 +8,7 @@ from core.errors import InvalidInput, LimitReached
 from core.leadfile.headers import header_score, looks_like_profile_url
 from core.leadfile.model import Limits
 from core.leadfile.reader_process import HEAD_ROWS
+from core.leadfile.rows import Rows
 
 
 @dataclass(slots=True)
@@ -16,7 +17,7 @@ class Table:
 
     header_row_number: int
     columns: list[str]
-    rows: list[list[str]]
+    rows: Rows
     row_numbers: list[int]
 
 
@@ -42,29 +43,14 @@ def find_header(rows: list[list[str]]) -> int | None:
     return best
 
 
-def _width(header: list[str], data: list[list[str]]) -> int:
-    width = len(header)
-    while width and not header[width - 1].strip():
-        width -= 1
-    widest = max((len(r) for r in data), default=0)
-    if widest > width:
-        for row in data:
-            if len(row) > width:
-                last = len(row)
-                while last > width and not row[last - 1].strip():
-                    last -= 1
-                width = last
-    return width
-
-
-def _names(header: list[str], keep: list[int]) -> list[str]:
-    """Header texts, with a name for unnamed columns and a number for repeated ones."""
+def _names(header: list[str], keep: list[int], columns_at: list[int]) -> list[str]:
+    """Header texts, with a name for unnamed columns (their letter in the sheet) and a number for repeated ones."""
     names: list[str] = []
     seen: set[str] = set()
     for index in keep:
         name = header[index].strip().lstrip("\ufeff").strip() if index < len(header) else ""
         if not name:
-            name = f"Column {column_letter(index)}"
+            name = f"Column {column_letter(columns_at[index] if index < len(columns_at) else index)}"
         base, n = name, 1
         while name.casefold() in seen:
             n += 1
@@ -74,33 +60,39 @@ def _names(header: list[str], keep: list[int]) -> list[str]:
     return names
 
 
-def _used_columns(header: list[str], data: list[list[str]], width: int) -> list[int]:
+def _used_columns(header: list[str], data: Rows, width: int) -> list[int]:
     """Columns with a header or at least one non-blank cell, found in one pass that stops when all are settled."""
     pending = {i for i in range(width) if not (i < len(header) and header[i].strip())}
-    for row in data:
+    step = data.block_rows()
+    for start in range(0, len(data), step):
         if not pending:
             break
-        for i in [i for i in pending if i < len(row) and row[i].strip()]:
-            pending.discard(i)
+        for row in data.block(start, start + step):
+            for i in [i for i in pending if i < len(row) and row[i].strip()]:
+                pending.discard(i)
+            if not pending:
+                break
     return [i for i in range(width) if i not in pending]
 
 
-def build_table(rows: list[list[str]], numbers: list[int], limits: Limits) -> Table:
-    """Header found, columns named, data rows padded or cut to the column count; limits checked exactly."""
+def build_table(rows: Rows, numbers: list[int], limits: Limits, columns_at: list[int] | None = None) -> Table:
+    """Header found, columns named, data rows padded or cut to the column count; limits checked exactly, after
+    empty columns are dropped."""
     if not rows:
         raise InvalidInput("This file has no rows with data.")
-    header_at = find_header(rows)
+    header_at = find_header(rows[:HEAD_ROWS])
     if header_at is None:
         header: list[str] = []
         data, data_numbers, header_number = rows, numbers, 0
     else:
-        header = rows[header_at]
-        data, data_numbers = rows[header_at + 1 :], numbers[header_at + 1 :]
+        header = rows.cells(header_at)
+        data, data_numbers = rows.tail(header_at + 1), numbers[header_at + 1 :]
         header_number = numbers[header_at]
-    width = _width(header, data)
-    if width > limits.max_columns:
+    width = max(rows.width, len(header))
+    keep = _used_columns(header, data, width)
+    if len(keep) > limits.max_columns:
         raise LimitReached(
-            f"This sheet has {width:,} columns; the limit is {limits.max_columns:,}. "
+            f"This sheet has {len(keep):,} columns; the limit is {limits.max_columns:,}. "
             "Delete the columns you do not need and upload it again."
         )
     if len(data) > limits.max_rows:
@@ -108,13 +100,8 @@ def build_table(rows: list[list[str]], numbers: list[int], limits: Limits) -> Ta
             f"This file has {len(data):,} rows of leads; LeadRelay reads at most {limits.max_rows:,} from one file. "
             "Split the file and upload the parts."
         )
-    keep = _used_columns(header, data, width)
     if not keep:
         raise InvalidInput("This file has no columns with data.")
-    if keep == list(range(width)):
-        shaped = [
-            r if len(r) == width else (r[:width] if len(r) > width else r + [""] * (width - len(r))) for r in data
-        ]
-    else:
-        shaped = [[r[i] if i < len(r) else "" for i in keep] for r in data]
-    return Table(header_number, _names(header, keep), shaped, list(data_numbers))
+    names = _names(header, keep, columns_at or [])
+    shaped = data.reshaped(width, None if keep == list(range(width)) else keep, names)
+    return Table(header_number, names, shaped, list(data_numbers))

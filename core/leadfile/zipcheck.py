@@ -1,4 +1,5 @@
-"""Cheap pre-scan of an .xlsx zip before any parser sees it: part count, sizes, compression ratio, XML prologs, sheet dimensions."""
+"""Cheap pre-scan of a zip upload before any parser sees it: which kind of workbook it is (.xlsx, .xlsb, .ods),
+part count, sizes, compression ratio, encryption, XML prologs."""
 
 from __future__ import annotations
 
@@ -6,39 +7,30 @@ import io
 import posixpath
 import re
 import zipfile
-from dataclasses import dataclass, field
-
-from defusedxml import ElementTree
-from defusedxml.common import DefusedXmlException
+from typing import Literal
 
 from core.errors import InvalidInput, LimitReached
 from core.leadfile.model import Limits
-from core.leadfile.reader_process import DAMAGED, HEAD_ROWS, PASSWORD
+from core.leadfile.reader_process import DAMAGED, PASSWORD
 
+ZipKind = Literal["xlsx", "xlsb", "ods"]
 MAX_PARTS = 2_000
 MAX_RATIO = 500
 RATIO_FLOOR = 1024 * 1024  # parts smaller than this unpacked are never a bomb
 PROLOG_BYTES = 64 * 1024
 XML_SUFFIXES = (".xml", ".rels", ".vml")
-DIMENSION = re.compile(
-    rb"<(?:\w+:)?dimension\s+ref=\"\$?([A-Za-z]{1,3})\$?(\d{1,7})(?::\$?([A-Za-z]{1,3})\$?(\d{1,7}))?\""
-)
-NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+OFFICE_DOCUMENT = re.compile(rb"""Type\s*=\s*["'][^"']*/officeDocument["'][^>]*?Target\s*=\s*["']([^"']+)["']""")
+TARGET_FIRST = re.compile(rb"""Target\s*=\s*["']([^"']+)["'][^>]*?Type\s*=\s*["'][^"']*/officeDocument["']""")
+ODS_TYPES = {
+    b"application/vnd.oasis.opendocument.spreadsheet": None,
+    b"application/vnd.oasis.opendocument.spreadsheet-template": None,
+    b"application/vnd.oasis.opendocument.text": "This is an OpenDocument text document, not a spreadsheet.",
+    b"application/vnd.oasis.opendocument.presentation": "This is an OpenDocument presentation, not a spreadsheet.",
+}
 
 
-@dataclass(slots=True)
-class ZipScan:
-    """What the pre-scan learnt: each sheet's declared size, and the sheets too big to open by default."""
-
-    sheets: list[str] = field(default_factory=list)
-    dimensions: dict[str, tuple[int, int]] = field(default_factory=dict)
-    oversized: list[str] = field(default_factory=list)
-
-
-def scan_xlsx(data: bytes, limits: Limits, sheet: str | None = None) -> ZipScan:
-    """Refuse zip bombs, XML entity tricks and absurd sheet sizes before the workbook is parsed."""
+def scan(data: bytes, limits: Limits) -> ZipKind:
+    """The kind of workbook the zip holds; refuses zip bombs, encryption, XML entity tricks and other zips."""
     _check_entry_count(data)
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -46,20 +38,20 @@ def scan_xlsx(data: bytes, limits: Limits, sheet: str | None = None) -> ZipScan:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
         raise InvalidInput(DAMAGED) from None
     with zf:
-        names = {info.filename for info in infos}
-        _check_kind(names)
+        names = {_normal(info.filename): info for info in infos}
+        kind = _kind(zf, names)
+        if kind == "ods" and _ods_encrypted(zf, names):  # before the prologs: its encrypted parts are not XML
+            raise InvalidInput(PASSWORD)
         _check_sizes(infos, limits)
-        heads = {info.filename: _head(zf, info) for info in infos if info.filename.lower().endswith(XML_SUFFIXES)}
-        for name, head in heads.items():
-            _check_prolog(name, head)
-        parts = _sheet_parts(zf)
-        scan = ZipScan(sheets=list(parts))
-        for name, part in parts.items():
-            match = DIMENSION.search(heads.get(part, b""))
-            if match:
-                scan.dimensions[name] = _size(match)
-    _apply_limits(scan, limits, sheet)
-    return scan
+        for name, info in names.items():
+            if name.lower().endswith(XML_SUFFIXES):
+                _check_prolog(name, _head(zf, info))
+    return kind
+
+
+def _normal(name: str) -> str:
+    """A part name as calamine's zip reader sees it: forward slashes (Windows tools write backslashes)."""
+    return name.replace("\\", "/").lstrip("/")
 
 
 def _check_entry_count(data: bytes) -> None:
@@ -72,20 +64,48 @@ def _check_entry_count(data: bytes) -> None:
             raise InvalidInput(f"This file has {count:,} parts, far more than a real workbook; it was not opened.")
 
 
-def _check_kind(names: set[str]) -> None:
-    if "xl/workbook.xml" in names:
-        return
-    if "xl/workbook.bin" in names:
+def _lookup(names: dict[str, zipfile.ZipInfo], wanted: str) -> zipfile.ZipInfo | None:
+    if wanted in names:
+        return names[wanted]
+    lowered = wanted.lower()
+    return next((info for name, info in names.items() if name.lower() == lowered), None)
+
+
+def _kind(zf: zipfile.ZipFile, names: dict[str, zipfile.ZipInfo]) -> ZipKind:
+    if _lookup(names, "xl/workbook.bin"):
+        return "xlsb"
+    if _workbook_xml(zf, names):
+        return "xlsx"
+    mimetype = _lookup(names, "mimetype")
+    if mimetype is not None and _lookup(names, "content.xml"):
+        kind = _head(zf, mimetype)[:200].strip()
+        if kind in ODS_TYPES:
+            message = ODS_TYPES[kind]
+            if message:
+                raise InvalidInput(f"{message} Upload the spreadsheet or CSV file with the leads.")
+            return "ods"
         raise InvalidInput(
-            "Excel binary workbooks (.xlsb) are not supported: save the file as .xlsx and upload it again."
+            "This is an OpenDocument file but not a spreadsheet. Upload the spreadsheet or CSV file with the leads."
         )
-    if "mimetype" in names and any(n == "content.xml" for n in names):
-        raise InvalidInput("OpenDocument files (.ods) are not supported: save the file as .xlsx and upload it again.")
-    if "word/document.xml" in names:
+    if _lookup(names, "word/document.xml"):
         raise InvalidInput("This is a Word document, not a spreadsheet. Upload the Excel or CSV file with the leads.")
-    if "ppt/presentation.xml" in names:
+    if _lookup(names, "ppt/presentation.xml"):
         raise InvalidInput("This is a PowerPoint file, not a spreadsheet. Upload the Excel or CSV file with the leads.")
     raise InvalidInput("This is a zip archive, not an Excel workbook. Upload the Excel or CSV file with the leads.")
+
+
+def _workbook_xml(zf: zipfile.ZipFile, names: dict[str, zipfile.ZipInfo]) -> bool:
+    """Whether the package has a workbook part: where _rels/.rels points, else in xl/ or at the root."""
+    rels = _lookup(names, "_rels/.rels")
+    if rels is not None:
+        head = _head(zf, rels)
+        found = OFFICE_DOCUMENT.search(head) or TARGET_FIRST.search(head)
+        if found:
+            target = _normal(found.group(1).decode("utf-8", "replace"))
+            info = _lookup(names, posixpath.normpath(target))
+            if info is not None and info.filename.lower().endswith(".xml"):
+                return True
+    return _lookup(names, "xl/workbook.xml") is not None or _lookup(names, "workbook.xml") is not None
 
 
 def _check_sizes(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
@@ -110,6 +130,12 @@ def _check_sizes(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
             f"This workbook unpacks to {total / 2**20:,.0f} MB, more than the {limits.parse_memory_mb:,} MB "
             "LeadRelay reads. Remove unused sheets or formatting, or save the leads as CSV."
         )
+
+
+def _ods_encrypted(zf: zipfile.ZipFile, names: dict[str, zipfile.ZipInfo]) -> bool:
+    """Whether the OpenDocument manifest says its parts are encrypted (a password-protected file)."""
+    manifest = _lookup(names, "META-INF/manifest.xml")
+    return manifest is not None and b"encryption-data" in _head(zf, manifest)
 
 
 def _head(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
@@ -157,68 +183,3 @@ def _check_prolog(name: str, head: bytes) -> None:
         )
     if head.strip():
         raise InvalidInput(DAMAGED)
-
-
-def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> zip part, read from workbook.xml and its relationships (both small, parsed with defusedxml)."""
-    try:
-        workbook = ElementTree.fromstring(zf.read("xl/workbook.xml"))
-        rels_xml = zf.read("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in zf.NameToInfo else b""
-        rels = ElementTree.fromstring(rels_xml) if rels_xml else None
-    except DefusedXmlException:
-        raise InvalidInput(
-            "This file contains XML declarations that spreadsheets never use; it was not opened."
-        ) from None
-    except Exception:  # noqa: BLE001 - any parse failure means a damaged workbook
-        raise InvalidInput(DAMAGED) from None
-    targets: dict[str, str] = {}
-    if rels is not None:
-        for rel in rels.iter(f"{NS_PKG_REL}Relationship"):
-            target = rel.get("Target", "")
-            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-            targets[rel.get("Id", "")] = path
-    parts: dict[str, str] = {}
-    for node in workbook.iter(f"{NS_MAIN}sheet"):
-        rid = node.get(f"{NS_REL}id", "")
-        if rid in targets:
-            parts[node.get("name", "")] = targets[rid]
-    return parts
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for ch in letters.upper():
-        number = number * 26 + (ch - 64)
-    return number
-
-
-def _size(match: re.Match[bytes]) -> tuple[int, int]:
-    """Rows and columns of a `<dimension ref="A1:F100">` match."""
-    c1, r1, c2, r2 = match.groups()
-    if c2 is None or r2 is None:
-        return 1, 1
-    rows = abs(int(r2) - int(r1)) + 1
-    cols = abs(_column_number(c2) - _column_number(c1)) + 1
-    return rows, cols
-
-
-def _apply_limits(scan: ZipScan, limits: Limits, sheet: str | None) -> None:
-    over: dict[str, LimitReached] = {}
-    for name, (rows, cols) in scan.dimensions.items():
-        if cols > limits.max_columns:
-            over[name] = LimitReached(
-                f"The sheet “{name}” has {cols:,} columns; the limit is {limits.max_columns:,}. "
-                "Delete the columns you do not need and upload it again."
-            )
-        elif rows > limits.max_rows + HEAD_ROWS:
-            over[name] = LimitReached(
-                f"The sheet “{name}” has {rows:,} rows; LeadRelay reads at most {limits.max_rows:,} leads from "
-                "one file. Split the file and upload the parts."
-            )
-    if sheet is not None:
-        if sheet in over:
-            raise over[sheet]
-        return
-    scan.oversized = list(over)
-    if over and set(over) >= set(scan.sheets):
-        raise next(iter(over.values()))

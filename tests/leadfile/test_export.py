@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Callable
 from typing import Literal
 
@@ -81,15 +82,42 @@ def test_lone_surrogates_do_not_break_the_export() -> None:
         assert export_leads(["A"], rows, fmt)
 
 
+def _formulas(xlsx: bytes) -> int:
+    """How many formula elements the workbook's sheets hold."""
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as zf:
+        return sum(zf.read(n).count(b"<f>") + zf.read(n).count(b"<f ") for n in zf.namelist() if "sheet" in n)
+
+
+TEXTS = ["=1+1", "+47 22 00 00 00", "-1", "-5", "@SUM(A1)", "\t=cmd", "\r=cmd", "'quoted", "plain", '=HYPERLINK("x")']
+
+
 def test_formula_cells_are_neutralised_examples() -> None:
-    texts = ["=1+1", "+47 99 88 77 66", "-5", "@SUM(A1)", "\t=cmd", "\r=cmd", "'quoted", "plain", '=HYPERLINK("x")']
-    rows = [ExportRow({"v": t}, {"p": t}, t, t) for t in texts]
-    for fmt, reader in READERS:
-        table = reader(export_leads(["v"], rows, fmt))
-        for text, row in zip(texts, table[1:], strict=True):
-            for cell in row:
-                assert not cell.startswith(DANGEROUS)
-                assert original_text(cell) == text
+    """CSV: a leading quote keeps a spreadsheet from running the text. Issue 12 reverses this for .xlsx, where a
+    text cell is never evaluated: the text stays exactly as it was (no quote), and the file has no formula."""
+    rows = [ExportRow({"v": t}, {"p": t}, t, t) for t in TEXTS]
+    table = read_csv(export_leads(["v"], rows, "csv"))
+    for text, row in zip(TEXTS, table[1:], strict=True):
+        for cell in row:
+            assert not cell.startswith(DANGEROUS)
+            assert original_text(cell) == text
+    data = export_leads(["v"], rows, "xlsx")
+    assert _formulas(data) == 0
+    for text, row in zip(TEXTS, read_xlsx(data)[1:], strict=True):
+        assert row == [text, text, text, text]
+
+
+def test_xlsx_export_text_cells_read_back_exactly() -> None:
+    rows = [ExportRow({"Phone": "+47 22 00 00 00", "Delta": "-1", "Note": "@SUM(A1)"}, None, "ok", None)]
+    data = export_leads(["Phone", "Delta", "Note"], rows, "xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert [sheet["A2"].value, sheet["B2"].value, sheet["C2"].value] == ["+47 22 00 00 00", "-1", "@SUM(A1)"]
+    assert {c.data_type for row in sheet.iter_rows() for c in row if c.value is not None} == {"s"}
+    assert _formulas(data) == 0
+    assert read_csv(export_leads(["Phone", "Delta", "Note"], rows, "csv"))[1][:3] == [
+        "'+47 22 00 00 00",
+        "'-1",
+        "'@SUM(A1)",
+    ]
 
 
 cell_text = st.text(
@@ -104,13 +132,17 @@ def test_no_cell_starts_like_a_formula(values: list[str], header: str) -> None:
     assume(header not in {f"c{i}" for i in range(len(values))})
     columns = [header, *[f"c{i}" for i in range(len(values) - 1)]]
     row = ExportRow(dict(zip(columns, values, strict=True)), {"profileField": values[0]}, values[-1], values[0])
+    expected = [*values, values[0], values[-1], values[0]]
     for fmt, reader in READERS:
-        table = reader(export_leads(columns, [row], fmt))
+        data = export_leads(columns, [row], fmt)
+        table = reader(data)
         body = table[1] if len(table) > 1 else []  # xlsx writes no row when every cell is empty
         body = [*body, *[""] * (len(table[0]) - len(body))]
-        for cell in [*table[0], *body]:
-            assert not cell.startswith(DANGEROUS), (fmt, cell)
-        assert original_text(table[0][0]) == header
-        expected = [*values, values[0], values[-1], values[0]]
-        recovered = [original_text(c) for c in body]
-        assert recovered == expected, fmt
+        if fmt == "csv":
+            for cell in [*table[0], *body]:
+                assert not cell.startswith(DANGEROUS), (fmt, cell)
+            assert original_text(table[0][0]) == header
+            assert [original_text(c) for c in body] == expected, fmt
+        else:  # text cells, never evaluated: exactly the text, and not one formula in the file
+            assert table[0][0] == header and body == expected
+            assert _formulas(data) == 0

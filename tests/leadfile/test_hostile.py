@@ -13,6 +13,7 @@ import pytest
 
 from core.errors import InvalidInput, LeadRelayError, LimitReached
 from core.leadfile import Limits, parse_file, prepare_import, reader_process
+from tests.leadfile import formats
 from tests.leadfile.builders import (
     EXTERNAL_ENTITY,
     billion_laughs,
@@ -108,11 +109,32 @@ def test_prolog_padded_past_the_scan_window() -> None:
     ("dimension", "needle"),
     [("A1:XFD1048576", "16,384 columns"), ("A1:C1048576", "1,048,576 rows"), ("B2:GT9", "201 columns")],
 )
-def test_absurd_dimension(dimension: str, needle: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader_process, "_run_child", _must_not_run)
+def test_absurd_dimension(dimension: str, needle: str) -> None:
+    """A declared size is not the content (issue 12 reverses the earlier refusal by declaration): the one lead of
+    the sheet is read, and no message repeats the declared size."""
     data = zip_parts(minimal_parts(**{"xl/worksheets/sheet1.xml": sheet_xml(dimension)}))
-    error = _refused(data)
-    assert isinstance(error, LimitReached) and needle in error.message
+    parsed = parse_file(data, "leads.xlsx")
+    assert parsed.columns == ["LinkedIn"] and parsed.rows == [["https://www.linkedin.com/in/jane"]]
+    assert needle not in repr(parsed)
+
+
+@pytest.mark.parametrize("far", ["XFD1048576", "XFD2", "A1048576"])
+def test_far_cell_bomb(far: str) -> None:
+    """Real cells at A1 and far away: calamine's grid of the area between would take up to 512 GB; the refusal
+    comes within seconds (the fixture's deadline) and says what to do, or the two cells are read."""
+    data = formats.xlsx_cells({"A1": "LinkedIn", "A2": "https://www.linkedin.com/in/jane", far: "x"})
+    if far == "XFD1048576":
+        error = _refused(data)
+        assert isinstance(error, LimitReached) and "memory" in error.message and "Ctrl+End" in error.message
+    elif far == "XFD2":  # 2 rows x 16,384 columns: small enough to read; the empty columns between are dropped
+        parsed = parse_file(data, "leads.xlsx")
+        assert parsed.columns == ["LinkedIn", "Column XFD"] and parsed.rows == [
+            ["https://www.linkedin.com/in/jane", "x"]
+        ]
+    else:  # 1,048,576 rows x 1 column: the empty rows between are dropped
+        parsed = parse_file(data, "leads.xlsx")
+        assert parsed.columns == ["LinkedIn"] and parsed.rows == [["https://www.linkedin.com/in/jane"], ["x"]]
+        assert parsed.row_numbers == [2, 1048576]
 
 
 def _must_not_run(*_args: object) -> dict[str, object]:
@@ -213,8 +235,14 @@ def test_memory_limit_in_the_child() -> None:
 
 
 def test_damaged_answers_are_refused() -> None:
-    check: Callable[..., object] = reader_process._decode
+    check: Callable[..., object] = reader_process._checked
+    answer = {"sheet_names": ["S"], "sheet_name": "S", "width": 2, "columns_at": [0, 1]}
     with pytest.raises(InvalidInput):
-        check(b"Sa\x1fb\x1fc", 2, [[1, 2]])
+        check({**answer, "runs": [[1, 3]]}, ["a\x1fb", "c"])  # one row too few
     with pytest.raises(InvalidInput):
-        check(b"X", 1, [])
+        check({**answer, "runs": [[1, 1]], "width": 3}, ["a\x1fb"])  # width and column positions disagree
+    with pytest.raises(InvalidInput):
+        check({**answer, "runs": [[1, 1]]}, ["\x1b[1, 2]"])  # a JSON row that is not text
+    with pytest.raises(InvalidInput):
+        check({**answer, "runs": [[1, 1]], "sheet_name": "T"}, ["a"])
+    assert len(check({**answer, "runs": [[1, 1]]}, ["a\x1fb"]).rows) == 1  # type: ignore[attr-defined]

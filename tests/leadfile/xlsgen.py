@@ -39,18 +39,6 @@ def compound_file(streams: Sequence[tuple[str, bytes]]) -> bytes:
         count = math.ceil(len(data) / SECTOR)
         chains.append((sector, count))
         sector += count
-    dir_sector = sector
-    used = sector + 1
-    fat_sectors = 1
-    while fat_sectors * (SECTOR // 4) < used + fat_sectors:
-        fat_sectors += 1
-    fat = [FREESECT] * (fat_sectors * (SECTOR // 4))
-    for start, count in chains:
-        for i in range(count):
-            fat[start + i] = start + i + 1 if i < count - 1 else ENDOFCHAIN
-    fat[dir_sector] = ENDOFCHAIN
-    for i in range(fat_sectors):
-        fat[used + i] = FATSECT
     entries = [_dir_entry("Root Entry", 5, ENDOFCHAIN, 0, child=1 if padded else NOSTREAM)]
     for index, ((name, data), (start, _)) in enumerate(zip(padded, chains, strict=True), start=1):
         right = index + 1 if index < len(padded) else NOSTREAM
@@ -58,6 +46,17 @@ def compound_file(streams: Sequence[tuple[str, bytes]]) -> bytes:
     while len(entries) % 4:
         entries.append(_dir_entry("", 0, 0, 0))
     directory = b"".join(entries)
+    dir_sector, dir_count = sector, len(directory) // SECTOR  # four entries a sector, chained
+    used = sector + dir_count
+    fat_sectors = 1
+    while fat_sectors * (SECTOR // 4) < used + fat_sectors:
+        fat_sectors += 1
+    fat = [FREESECT] * (fat_sectors * (SECTOR // 4))
+    for start, count in [*chains, (dir_sector, dir_count)]:
+        for i in range(count):
+            fat[start + i] = start + i + 1 if i < count - 1 else ENDOFCHAIN
+    for i in range(fat_sectors):
+        fat[used + i] = FATSECT
     difat = [used + i for i in range(fat_sectors)] + [FREESECT] * (109 - fat_sectors)
     header = OLE2_MAGIC + b"\0" * 16
     header += struct.pack("<HHHHH", 0x003E, 0x0003, 0xFFFE, 9, 6) + b"\0" * 6
@@ -65,7 +64,7 @@ def compound_file(streams: Sequence[tuple[str, bytes]]) -> bytes:
     header += struct.pack("<109I", *difat)
     assert len(header) == SECTOR
     body = b"".join(data.ljust(math.ceil(len(data) / SECTOR) * SECTOR, b"\0") for _, data in padded)
-    body += directory.ljust(SECTOR, b"\0")
+    body += directory
     body += struct.pack(f"<{len(fat)}I", *fat)
     return header + body
 
@@ -98,8 +97,10 @@ def _sst(strings: list[str]) -> bytes:
     return _record(0x00FC, records[0]) + b"".join(_record(0x003C, r) for r in records[1:])
 
 
-def xls_workbook(sheets: Mapping[str, Sequence[Sequence[Any]]], *, encrypted: bool = False) -> bytes:
-    """A BIFF8 workbook with text, number and date cells."""
+def xls_workbook(
+    sheets: Mapping[str, Sequence[Sequence[Any]]], *, encrypted: bool = False, other_streams: int = 0
+) -> bytes:
+    """A BIFF8 workbook with text, number and date cells; `other_streams` empty streams come before it."""
     strings: list[str] = []
     index: dict[str, int] = {}
     bodies: list[bytes] = []
@@ -142,7 +143,8 @@ def xls_workbook(sheets: Mapping[str, Sequence[Sequence[Any]]], *, encrypted: bo
         boundsheets += _record(0x0085, struct.pack("<IBB", offset, 0, 0) + _xl_string(name, 1))
         offset += len(body)
     stream = globals_head + boundsheets + tail + b"".join(bodies)
-    return compound_file([("Workbook", stream)])
+    others = [(f"Other{i}", b"") for i in range(other_streams)]
+    return compound_file([*others, ("Workbook", stream)])
 
 
 def encrypted_package() -> bytes:

@@ -1,4 +1,6 @@
-"""Reads CSV and TSV lead files: encoding (UTF-8, UTF-16, cp1252, cp1250) and delimiter are found from the content."""
+"""CSV and TSV text: its encoding (UTF-8, UTF-16, cp1252, cp1250), its delimiter, and its records (standard library only)."""
+
+# The reader child imports this module by its bare name, so it uses nothing outside the standard library.
 
 from __future__ import annotations
 
@@ -6,19 +8,24 @@ import codecs
 import csv
 import io
 import re
-
-from core.errors import InvalidInput, LimitReached
-from core.leadfile.model import Limits
-from core.leadfile.reader_process import HEAD_ROWS
+from collections.abc import Iterator
+from typing import Any
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_CHARS = 64 * 1024
 SEP_LINE = re.compile(r"\A\ufeff?sep=(.)\r?\n", re.IGNORECASE)
+# One physical line with its ending (\r\n, \r or \n); csv.reader joins the lines of a quoted field again.
+# str.splitlines would also split at \v, \f and \x1c-\x1e, which are cell text in a CSV file.
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 # How plausible a character is in a name or a company when the file is read as cp1252 or cp1250: only the
 # bytes where the two code pages differ are compared. Letters common in the languages of each page weigh 1.
 _COMMON_1252 = set("àãåæçèéêëìíîïñòóôõöøùúûüýÀÃÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝ")
 _COMMON_1250 = set("ąćęłńóśźżčďěňřšťůžőűĄĆĘŁŃÓŚŹŻČĎĚŇŘŠŤŮŽŐŰ")
+
+
+class DamagedText(ValueError):
+    """The bytes cannot be text in the encoding their BOM names."""
 
 
 def _differing_bytes() -> dict[int, tuple[str, str]]:
@@ -51,7 +58,7 @@ def decode(data: bytes) -> str:
         try:
             return data.decode("utf-16").lstrip("\ufeff")
         except UnicodeDecodeError:
-            raise InvalidInput("This UTF-16 text file is damaged (it ends in the middle of a character).") from None
+            raise DamagedText("utf-16") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -93,38 +100,17 @@ def sniff_delimiter(text: str, file_name: str) -> str:
     return best
 
 
-def read_records(data: bytes, file_name: str, limits: Limits) -> tuple[list[list[str]], list[int]]:
-    """The non-blank records of a CSV/TSV file and their row numbers as Excel would show them."""
-    text = decode(data)
+def _lines(text: str) -> Iterator[str]:
+    for match in LINE.finditer(text):
+        yield match.group()
+
+
+def reader(text: str, file_name: str) -> Any:
+    """A csv reader over the text's records (an Excel `sep=` first line wins over sniffing the delimiter)."""
     forced = SEP_LINE.match(text)
     if forced:
         delimiter = forced.group(1)
         text = text[forced.end() :]
     else:
         delimiter = sniff_delimiter(text, file_name)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    max_rows = limits.max_rows + HEAD_ROWS
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
-    try:
-        for number, record in enumerate(reader, start=1):
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) > limits.max_columns:
-                while record and not record[-1].strip():
-                    record.pop()
-                if len(record) > limits.max_columns:
-                    raise LimitReached(
-                        f"Row {number} of this file has {len(record):,} columns; the limit is "
-                        f"{limits.max_columns:,}. Delete the columns you do not need and upload it again."
-                    )
-            rows.append(record)
-            numbers.append(number)
-            if len(rows) > max_rows:
-                raise LimitReached(
-                    f"This file has more than {limits.max_rows:,} rows; LeadRelay reads at most "
-                    f"{limits.max_rows:,} leads from one file. Split the file and upload the parts."
-                )
-    except csv.Error as exc:
-        raise InvalidInput(f"This CSV file could not be read near row {reader.line_num}: {exc}.") from None
-    return rows, numbers
+    return csv.reader(_lines(text), delimiter=delimiter, strict=False)
