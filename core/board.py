@@ -138,9 +138,11 @@ class UploadCost:
     limits_text: str
 
 
-def file_cost(session: Session, settings: Settings, profiles: int, start: datetime, now: datetime) -> UploadCost:
-    """The cost of queueing `profiles` leads to start at `start` (now, or the time the analyst chose)."""
-    cost = forecast.file_cost(session, settings, profiles, max(start, now))
+def file_cost(
+    session: Session, settings: Settings, user: User, profiles: int, start: datetime, now: datetime
+) -> UploadCost:
+    """The cost of `user` queueing `profiles` leads to start at `start` (now, or the time they chose)."""
+    cost = forecast.file_cost(session, settings, profiles, max(start, now), owner_id=user.id)
     account = accounts.current(session, settings)
     limits = accounts.limits(account, settings)
     hours = f"{account.work_start}-{account.work_end}"

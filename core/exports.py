@@ -30,7 +30,9 @@ def job_export(
     """The file name and bytes of a job's export; NotFound for a job the user may not see."""
     job, leads = read_models.job_leads_for_export(session, user, job_id, failed_only=failed_only)
     columns = list(job.columns or [])
-    stored = job_store.input_values(session, job.id)  # None for jobs stored before migration 0006: values in leads.input
+    stored = job_store.input_values(
+        session, job.id
+    )  # None for jobs stored before migration 0006: values in leads.input
 
     def values(lead: Any) -> Mapping[str, str]:
         if stored is None:

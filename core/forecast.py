@@ -12,13 +12,13 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import pacing, queue
+from core import pacing
 from core.config import Settings
 from core.lifecycle import gate
-from core.models import IN_FLIGHT_RUN_STATUSES, Run, RunStatus
+from core.models import ACTIVE_JOB_STATUSES, IN_FLIGHT_RUN_STATUSES, Job, Run, RunStatus
 
 # Beyond this many launches the rest is extrapolated at the pace the simulation reached (a 200,000-lead queue
 # is hundreds of working days; a page refreshing every 3 s must not replay them all).
@@ -86,8 +86,63 @@ def measured_pace(session: Session, settings: Settings) -> Pace:
     return Pace(statistics.median(rates), min(0.5, max(0.05, spread)), True)
 
 
+@dataclass(slots=True)
+class QueuedRun:
+    """A pending run as the forecast plays it."""
+
+    owner_id: int
+    priority: int
+    job_id: int
+    seq: int
+    profiles: int
+
+
+class FairQueue:
+    """The dispatcher's order, played forward: priority, then round-robin across analysts, then age.
+
+    The same rule as `queue.ordered_pending`: an analyst's next run is in round (runs of theirs already launched
+    for their active jobs) + 1; a job whose last run ended stops counting for its analyst.
+    """
+
+    def __init__(self, runs: list[QueuedRun], launched: dict[int, int], job_launched: dict[int, int]) -> None:
+        self.by_owner: dict[int, deque[QueuedRun]] = defaultdict(deque)
+        for run in sorted(runs, key=lambda r: (-r.priority, r.job_id, r.seq)):
+            self.by_owner[run.owner_id].append(run)
+        self.launched = defaultdict(int, launched)
+        self.job_launched = defaultdict(int, job_launched)
+        self.job_pending: dict[int, int] = defaultdict(int)
+        for run in runs:
+            self.job_pending[run.job_id] += 1
+
+    def __bool__(self) -> bool:
+        return any(self.by_owner.values())
+
+    def pop(self) -> QueuedRun:
+        owner = min(
+            (o for o, q in self.by_owner.items() if q),
+            key=lambda o: (-self.by_owner[o][0].priority, self.launched[o] + 1, self.by_owner[o][0].job_id),
+        )
+        run = self.by_owner[owner].popleft()
+        self.launched[owner] += 1
+        self.job_launched[run.job_id] += 1
+        self.job_pending[run.job_id] -= 1
+        return run
+
+    def requeue(self, run: QueuedRun) -> None:
+        """The rest of a cut batch: a new run behind the job's other runs."""
+        queue_ = self.by_owner[run.owner_id]
+        index = max((i for i, r in enumerate(queue_) if r.job_id == run.job_id), default=-1) + 1
+        queue_.insert(index, run)
+        self.job_pending[run.job_id] += 1
+
+    def ended(self, run: QueuedRun) -> None:
+        """A run's end: the job leaves its analyst's count when nothing of it is left."""
+        if self.job_pending[run.job_id] == 0:
+            self.launched[run.owner_id] -= self.job_launched.pop(run.job_id, 0)
+
+
 def _play(
-    runs: list[tuple[int, int]],
+    fair: FairQueue,
     start: datetime,
     limits: pacing.Limits,
     sent_today: int,
@@ -95,18 +150,17 @@ def _play(
     per_profile: float,
     days_of: dict[int, set] | None = None,
 ) -> dict[int, datetime]:
-    """Each job's last run end, launching `runs` (job, profiles) as the dispatcher would.
+    """Each job's last run end, launching the fair queue's runs as the dispatcher would.
 
     `days_of`, when given, collects the local days each job launches on.
     """
-    queued = deque(runs)
     sent: dict = defaultdict(int)
     sent[start.astimezone(limits.zone).date()] = sent_today
     gap = limits.min_gap_seconds + limits.gap_jitter_seconds / 2
     t, ready, ends = start, next_launch_at, {}
     launches = 0
-    while queued:
-        job_id, profiles = queued.popleft()
+    while fair:
+        run = fair.pop()
         while True:
             if ready is not None and t < ready:
                 t = ready
@@ -123,35 +177,50 @@ def _play(
             if opened is None:
                 return ends
             t = opened
-        size = min(profiles, limits.profiles_per_launch, left)
+        size = min(run.profiles, limits.profiles_per_launch, left)
         sent[day] += size
         if days_of is not None:
-            days_of.setdefault(job_id, set()).add(day)
+            days_of.setdefault(run.job_id, set()).add(day)
         end = t + timedelta(seconds=per_profile * size)
-        ends[job_id], ready, t = end, t + timedelta(seconds=gap), end
-        if profiles > size:  # the dispatcher queues the rest of a cut batch behind the job's other runs
-            index = max((i for i, (j, _) in enumerate(queued) if j == job_id), default=-1) + 1
-            queued.insert(index, (job_id, profiles - size))
+        ends[run.job_id], ready, t = end, t + timedelta(seconds=gap), end
+        if run.profiles > size:
+            fair.requeue(QueuedRun(run.owner_id, run.priority, run.job_id, run.seq, run.profiles - size))
+        fair.ended(run)
         launches += 1
-        if launches >= EXACT_LAUNCHES and queued:
+        if launches >= EXACT_LAUNCHES and fair:
             spent = max(1.0, (t - start).total_seconds())
             rate = sum(sent.values()) / spent  # profiles a second, over working and idle hours alike
             total = 0
-            for job_id, profiles in queued:
-                total += profiles
-                ends[job_id] = t + timedelta(seconds=total / max(rate, 1e-9))
+            while fair:
+                rest = fair.pop()
+                total += rest.profiles
+                ends[rest.job_id] = t + timedelta(seconds=total / max(rate, 1e-9))
+                fair.ended(rest)
             break
     return ends
 
 
-def _queue_runs(session: Session) -> list[tuple[int, int]]:
-    inner, order = queue.ordered_pending()
-    return [
-        (job_id, max(1, lead_count or 0))
-        for job_id, lead_count in session.execute(
-            select(inner.c.job_id, Run.lead_count).join(Run, Run.id == inner.c.id).order_by(*order)
+def _queue_runs(session: Session) -> tuple[list[QueuedRun], dict[int, int], dict[int, int]]:
+    """The pending runs, and the runs already launched for active jobs, per analyst and per job."""
+    runs = [
+        QueuedRun(owner, priority or 0, job_id, seq, max(1, lead_count or 0))
+        for owner, priority, job_id, seq, lead_count in session.execute(
+            select(Run.owner_id, Run.priority, Run.job_id, Run.seq, Run.lead_count).where(
+                Run.status == RunStatus.PENDING
+            )
         )
     ]
+    launched: dict[int, int] = defaultdict(int)
+    per_job: dict[int, int] = defaultdict(int)
+    for owner, job_id, n in session.execute(
+        select(Run.owner_id, Run.job_id, func.count())
+        .join(Job, Job.id == Run.job_id)
+        .where(Job.status.in_(ACTIVE_JOB_STATUSES), Run.status != RunStatus.PENDING)
+        .group_by(Run.owner_id, Run.job_id)
+    ):
+        launched[owner] += n
+        per_job[job_id] += n
+    return runs, dict(launched), dict(per_job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,30 +233,43 @@ class FileCost:
     measured: bool
 
 
-def file_cost(session: Session, settings: Settings, profiles: int, now: datetime) -> FileCost:
-    """The cost of a file of `profiles` leads queued now, behind the work already queued."""
+NEW_JOB = 2**62  # the id a file not queued yet plays under: newer than every job
+
+
+def file_cost(
+    session: Session, settings: Settings, profiles: int, now: datetime, *, owner_id: int, priority: int = 0
+) -> FileCost:
+    """The cost of a file of `profiles` leads queued now by `owner_id`, behind the work already queued."""
     decision = gate.decide(session, settings, now)
     pace = measured_pace(session, settings)
     batch = max(1, min(settings.default_batch_size, settings.profiles_per_launch_max))
-    new = [(-1, min(batch, profiles - start)) for start in range(0, profiles, batch)]
-    runs = _queue_runs(session) + new
+    runs, launched, per_job = _queue_runs(session)
+    runs += [
+        QueuedRun(owner_id, priority, NEW_JOB, n, min(batch, profiles - start))
+        for n, start in enumerate(range(0, profiles, batch), start=1)
+    ]
     days: dict[int, set] = {}
 
     def play(factor: float, collect: dict[int, set] | None = None) -> datetime:
+        fair = FairQueue([_copy(r) for r in runs], launched, per_job)
         ends = _play(
-            runs, now, decision.limits, decision.sent_today, decision.account.next_launch_at,
+            fair, now, decision.limits, decision.sent_today, decision.account.next_launch_at,
             pace.per_profile * factor, collect,
         )  # fmt: skip
-        return ends.get(-1, now)
+        return ends.get(NEW_JOB, now)
 
     likely = play(1.0, days)
     low, high = play(max(0.2, 1 - 1.28 * pace.spread)), play(1 + 1.28 * pace.spread)
-    return FileCost(Eta(likely, low, high), len(days.get(-1, ())), profiles * pace.per_profile, pace.measured)
+    return FileCost(Eta(likely, low, high), len(days.get(NEW_JOB, ())), profiles * pace.per_profile, pace.measured)
+
+
+def _copy(run: QueuedRun) -> QueuedRun:
+    return QueuedRun(run.owner_id, run.priority, run.job_id, run.seq, run.profiles)
 
 
 def forecast(session: Session, settings: Settings, now: datetime) -> Forecast:
     """Every queued job's place and ETA band, played forward from now under the account's rules."""
-    runs = _queue_runs(session)
+    runs, launched, per_job = _queue_runs(session)
     decision = gate.decide(session, settings, now)
     pace = measured_pace(session, settings)
     start = now
@@ -207,7 +289,7 @@ def forecast(session: Session, settings: Settings, now: datetime) -> Forecast:
 
     def play(factor: float) -> dict[int, datetime]:
         return _play(
-            runs,
+            FairQueue([_copy(r) for r in runs], launched, per_job),
             start,
             decision.limits,
             decision.sent_today,
@@ -219,10 +301,14 @@ def forecast(session: Session, settings: Settings, now: datetime) -> Forecast:
     positions: dict[int, int] = {}
     left_runs: dict[int, int] = defaultdict(int)
     left_profiles: dict[int, int] = defaultdict(int)
-    for job_id, profiles in runs:
-        positions.setdefault(job_id, len(positions) + 1)
-        left_runs[job_id] += 1
-        left_profiles[job_id] += profiles
+    order = FairQueue([_copy(r) for r in runs], launched, per_job)
+    while order:  # the order the dispatcher will take them in: a job's place is its first run's
+        run = order.pop()
+        positions.setdefault(run.job_id, len(positions) + 1)
+        order.ended(run)
+    for run in runs:
+        left_runs[run.job_id] += 1
+        left_profiles[run.job_id] += run.profiles
     jobs = {
         job_id: JobForecast(
             position, left_runs[job_id], left_profiles[job_id], Eta(likely[job_id], low[job_id], high[job_id])

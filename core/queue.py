@@ -9,20 +9,32 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core.models import Job, Run, RunStatus, utcnow
+from core.models import ACTIVE_JOB_STATUSES, Job, Run, RunStatus, utcnow
 
 DURATION_SAMPLE = 100
 
 
 def ordered_pending():
-    """Pending runs with their fairness round: the k-th pending run of an analyst is in round k."""
-    fair_round = (
-        func.row_number()
-        .over(partition_by=Run.owner_id, order_by=(Run.priority.desc(), Run.job_id, Run.seq))
-        .label("fair_round")
+    """Pending runs with their fairness round, for a round-robin across analysts.
+
+    An analyst's k-th pending run is in round k plus the runs of theirs already launched for their active jobs:
+    counting only pending runs would put every analyst's next run in round 1 again after each launch, and the
+    oldest job would win every time.
+    """
+    launched = (
+        select(Run.owner_id, func.count().label("n"))
+        .join(Job, Job.id == Run.job_id)
+        .where(Job.status.in_(ACTIVE_JOB_STATUSES), Run.status != RunStatus.PENDING)
+        .group_by(Run.owner_id)
+        .subquery()
     )
+    fair_round = (
+        func.row_number().over(partition_by=Run.owner_id, order_by=(Run.priority.desc(), Run.job_id, Run.seq))
+        + func.coalesce(launched.c.n, 0)
+    ).label("fair_round")
     inner = (
         select(Run.id, Run.job_id, Run.priority, Run.seq, Run.not_before, Run.company, fair_round)
+        .outerjoin(launched, launched.c.owner_id == Run.owner_id)
         .where(Run.status == RunStatus.PENDING)
         .subquery()
     )

@@ -172,7 +172,7 @@ def cost_panel() -> None:
         return
     now = utcnow()
     with ctx.db.read() as session:
-        cost = board.file_cost(session, ctx.settings, to_send, start_after or now, now)
+        cost = board.file_cost(session, ctx.settings, user, to_send, start_after or now, now)
     guess = "" if cost.measured else " These are first guesses until runs have been timed."
     days = f"about {cost.working_days} working day{'s' if cost.working_days != 1 else ''}"
     st.info(

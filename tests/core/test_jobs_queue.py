@@ -100,3 +100,18 @@ def test_recently_enriched_skipped(db):
         again = job_store.create_job(s, owner=owner, preview=p, batch_size=5, skip_recent=recent)
         assert again.total_leads == 0 and again.status == "completed"
         assert set(s.scalars(select(Lead.status).where(Lead.job_id == again.id))) == {"skipped"}
+
+
+def test_launches_take_turns_across_analysts_not_only_the_first_picks(db):
+    with db.write() as s:
+        big, small = factories.user(s, "big"), factories.user(s, "small")
+        j_big = factories.job(s, big, {"Acme": 20}, batch_size=5)
+        j_small = factories.job(s, small, {"Beta": 10}, batch_size=5)
+        launched = []
+        for _ in range(4):  # launch and end runs one by one, as the dispatcher does
+            run = s.get(Run, queue.next_run_id(s))
+            launched.append(run.job_id)
+            run.status = RunStatus.SUCCESS
+            s.flush()
+    # Counting only pending runs would give the older job every turn.
+    assert launched == [j_big.id, j_small.id, j_big.id, j_small.id]

@@ -43,9 +43,11 @@ class Simulation:
         *,
         seconds_per_profile: float = 6.0,
         launch_overhead: float = 30.0,
+        duration: Callable[[int], float] | None = None,
     ) -> None:
         self.db, self.settings, self.now = db, settings, start
         self.seconds_per_profile, self.launch_overhead = seconds_per_profile, launch_overhead
+        self._duration = duration
         self.events: list[Event] = []
         self._seq = itertools.count()
         self.in_flight: int | None = None
@@ -56,6 +58,8 @@ class Simulation:
         heapq.heappush(self.events, Event(when, next(self._seq), kind, dict(data)))
 
     def duration(self, profiles: int) -> float:
+        if self._duration is not None:
+            return self._duration(profiles)
         return self.launch_overhead + self.seconds_per_profile * profiles
 
     def _arrive(self, data: dict) -> None:
@@ -75,10 +79,12 @@ class Simulation:
                 id=run.container_id, status="finished", exit_code=0, end_type="finished", ended_at=self.now
             )
             rows = parse_rows([{"profileUrl": url, "firstName": "Sim"} for url in urls])
-            lifecycle.finish(
+            finished = lifecycle.finish(
                 s, run_id, container, rows, settings=self.settings, now=self.now, holder="sim", actor="worker"
             )
         self.in_flight = None
+        if finished is not None and finished.next_plan is not None:
+            self._launched(finished.next_plan)  # the end claimed the next run at once, as the engine's does
 
     def _try_launch(self) -> datetime | None:
         """Claim and launch if the gate is open; otherwise when it says it clears (None: an event must come)."""
@@ -87,6 +93,11 @@ class Simulation:
             if plan is None:
                 decision = gate.decide(s, self.settings, self.now)
                 return decision.waiting.clears_at if decision.waiting else None
+        self._launched(plan)
+        return None
+
+    def _launched(self, plan: lifecycle.LaunchPlan) -> None:
+        with self.db.write() as s:
             lifecycle.mark_launched(
                 s,
                 plan,
@@ -101,7 +112,6 @@ class Simulation:
         self.at(self.now + timedelta(seconds=self.duration(plan.lead_count)), "end", run_id=plan.run_id)
         if self.on_launch:
             self.on_launch(self, plan.run_id)
-        return None
 
     def run_until(self, end: datetime) -> None:
         while self.now < end:
