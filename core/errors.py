@@ -43,6 +43,19 @@ class InvalidInput(LeadRelayError):
     code = "invalid_input"
 
 
+class NothingToSend(InvalidInput):
+    """Every lead of a file was enriched recently: its results can be had without queueing anything."""
+
+    code = "nothing_to_send"
+
+    def __init__(self, reused: int) -> None:
+        super().__init__(
+            f"All {reused:,} leads of this file were enriched in the last days, so there is nothing to send: "
+            'download their results here, or tick "Enrich them again" to send them anyway.'
+        )
+        self.reused = reused
+
+
 class LimitReached(LeadRelayError):
     """A configured limit (active jobs, file size, rows) was reached."""
 

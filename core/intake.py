@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -45,23 +45,24 @@ def limits_sentence(settings: Settings) -> str:
 class Checks:
     """What the database says about a preview: leads enriched recently, and earlier jobs from the same file."""
 
-    recent: dict[str, int]
+    recent: dict[str, datetime]
     same_file_jobs: list[int]
 
 
-def check(session: Session, settings: Settings, preview: ImportPreview) -> Checks:
-    """Look up recently enriched leads and earlier uploads of the same file."""
+def check(session: Session, settings: Settings, preview: ImportPreview, owner: User) -> Checks:
+    """Look up leads anyone enriched recently, and the owner's own earlier uploads of the same file."""
     recent = job_store.recently_enriched(
         session, (lead.linkedin_url for lead in preview.leads), settings.recently_enriched_days
     )
-    return Checks(recent=recent, same_file_jobs=job_store.same_file_jobs(session, preview.parsed.content_hash))
+    earlier = job_store.same_file_jobs(session, preview.parsed.content_hash, owner.id)
+    return Checks(recent=recent, same_file_jobs=earlier)
 
 
 def summary(preview: ImportPreview, checks: Checks) -> dict[str, Any]:
     """The validation summary shown on the page and printed by the command line."""
     return {
         **preview.counts,
-        "recently_enriched": len(checks.recent),
+        "reused_from_recent_enrichments": len(checks.recent),
         "same_file_as_jobs": checks.same_file_jobs,
         "sheet": preview.parsed.sheet_name,
         "mapping": {k: v for k, v in preview.mapping.items() if v},
@@ -80,8 +81,8 @@ def queue(
     checks: Checks | None = None,
     start_after: datetime | None = None,
 ) -> Job:
-    """Create the job: leads enriched recently are skipped unless `include_recent`; it waits for `start_after`."""
-    checks = checks or check(session, settings, preview)
+    """Create the job: leads enriched recently are reused unless `include_recent`; it waits for `start_after`."""
+    checks = checks or check(session, settings, preview, owner)
     if start_after is not None and start_after.tzinfo is None:
         raise InvalidInput("A start time needs its time zone.")
     job = job_store.create_job(
@@ -91,7 +92,8 @@ def queue(
         # One run is one launch of the Profile Scraper, which takes at most this many profiles a launch.
         batch_size=min(batch_size, settings.profiles_per_launch_max),
         priority=priority,
-        skip_recent={} if include_recent else checks.recent,
+        reuse={} if include_recent else checks.recent,
+        reuse_since=utcnow() - timedelta(days=settings.recently_enriched_days),
         max_active_jobs=settings.max_active_jobs_per_analyst,
     )
     if start_after is not None and start_after > utcnow():
@@ -122,6 +124,6 @@ def import_file(
     """Parse, validate and queue a lead file in one go (the command-line path)."""
     parsed = parse_file(data, file_name, limits(settings), sheet=sheet)
     preview = build_preview(parsed, mapping)
-    checks = check(session, settings, preview)
+    checks = check(session, settings, preview, owner)
     job = queue(session, settings, owner, preview, batch_size=batch_size, include_recent=include_recent, checks=checks)
     return ImportResult(job=job, summary=summary(preview, checks))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core import intake, jobs
+from core import intake, jobs, result_report
 from core.config import Settings
 from core.db import Database
 from core.doorbell import Doorbell
@@ -60,9 +60,15 @@ def cancel_job(db: Database, doorbell: Doorbell, user: User, job_id: int) -> Non
         doorbell.stop(in_flight)
 
 
-def retry_failed_leads(db: Database, doorbell: Doorbell, user: User, job_id: int) -> int:
-    """Queue a finished job's failed leads again as new runs; returns how many leads were queued."""
+def retry_failed_leads(
+    db: Database, doorbell: Doorbell, user: User, job_id: int, *, unmatched_only: bool = False
+) -> int:
+    """Queue a finished job's failed leads again as new runs; returns how many leads were queued.
+
+    `unmatched_only`: only the leads no profile came back for (not the private ones, which a retry does not change).
+    """
+    kinds = result_report.UNMATCHED_KINDS if unmatched_only else None
     with db.write() as session:
-        queued = jobs.retry_failed_leads(session, user, job_id)
+        queued = jobs.retry_failed_leads(session, user, job_id, kinds=kinds)
     doorbell.dispatch()
     return queued

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from core import audit
-from core.errors import InvalidInput, LimitReached
+from core.errors import InvalidInput, LimitReached, NothingToSend
 from core.jobs import active_job_count, plan_batches
 from core.leadfile import LeadRow, valuesblob
 from core.leadfile.gcpause import paused_gc
@@ -19,29 +19,62 @@ from core.models import Job, JobInput, JobStage, JobStatus, Lead, LeadStatus, Ro
 
 URL_CHUNK = 500
 REPORT_ISSUES_CAP = 1000
+Source = aliased(Lead, name="source_lead")  # a recent enrichment of a reused lead's URL, by anyone
+Picked = aliased(Lead, name="picked_lead")  # the newest of them
 
 
-def recently_enriched(session: Session, urls: Iterable[str], days: int, now: datetime | None = None) -> dict[str, int]:
-    """Which of `urls` were enriched successfully in the last `days` days, with the job that did it."""
+def recently_enriched(
+    session: Session, urls: Iterable[str], days: int, now: datetime | None = None
+) -> dict[str, datetime]:
+    """Which of `urls` anyone enriched successfully in the last `days` days, with the newest enrichment's date.
+
+    Results are shared, jobs are private: only the date is told, never whose job it was.
+    """
     if days <= 0:
         return {}
     since = (now or utcnow()) - timedelta(days=days)
-    found: dict[str, int] = {}
+    found: dict[str, datetime] = {}
     unique = list(dict.fromkeys(urls))
     for start in range(0, len(unique), URL_CHUNK):
         chunk = unique[start : start + URL_CHUNK]
-        stmt = select(Lead.linkedin_url, Lead.job_id).where(
-            Lead.linkedin_url.in_(chunk), Lead.status == LeadStatus.SUCCESS, Lead.enriched_at >= since
+        stmt = (
+            select(Lead.linkedin_url, func.max(Lead.enriched_at))
+            .where(Lead.linkedin_url.in_(chunk), Lead.status == LeadStatus.SUCCESS, Lead.enriched_at >= since)
+            .group_by(Lead.linkedin_url)
         )
-        for url, job_id in session.execute(stmt):
-            found.setdefault(url, job_id)
+        found.update((url, at) for url, at in session.execute(stmt))
     return found
 
 
-def same_file_jobs(session: Session, content_hash: str) -> list[int]:
-    """Ids of earlier jobs made from a file with the same content."""
-    stmt = select(Job.id).where(Job.content_hash == content_hash).order_by(Job.id.desc()).limit(5)
+def same_file_jobs(session: Session, content_hash: str, owner_id: int) -> list[int]:
+    """Ids of the owner's own earlier jobs made from a file with the same content (never a colleague's)."""
+    stmt = (
+        select(Job.id)
+        .where(Job.content_hash == content_hash, Job.owner_id == owner_id)
+        .order_by(Job.id.desc())
+        .limit(5)
+    )
     return list(session.scalars(stmt))
+
+
+def _copy_reused_profiles(session: Session, job_id: int, since: datetime) -> None:
+    """Give each reused lead of the job the newest recent profile of its URL, and that enrichment's date."""
+    newest = (
+        select(Source.id)
+        .where(Source.linkedin_url == Lead.linkedin_url, Source.status == LeadStatus.SUCCESS)
+        .where(Source.enriched_at >= since)
+        .order_by(Source.enriched_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    profile = select(Picked.profile).where(Picked.id == newest).scalar_subquery()
+    enriched = select(Picked.enriched_at).where(Picked.id == newest).scalar_subquery()
+    session.execute(
+        update(Lead)
+        .where(Lead.job_id == job_id, Lead.status == LeadStatus.REUSED)
+        .values(profile=profile, enriched_at=enriched)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def report_issues(preview: Any) -> dict[str, Any]:
@@ -65,11 +98,15 @@ def create_job(
     preview: Any,
     batch_size: int,
     priority: int = 0,
-    skip_recent: dict[str, int] | None = None,
+    reuse: dict[str, datetime] | None = None,
+    reuse_since: datetime | None = None,
     max_active_jobs: int | None = None,
     actor: str = "analyst",
 ) -> Job:
-    """Store a validated import as a job with its leads and runs; leads in `skip_recent` are not sent again."""
+    """Store a validated import as a job with its leads and runs; leads in `reuse` get the recent profile instead.
+
+    A file with nothing to send is refused (InvalidInput): a job that "completes" without work would mislead.
+    """
     with paused_gc():  # 100,000 leads make no reference cycle; a full collection would rescan them all (0.1 s)
         return _create_job(
             session,
@@ -77,7 +114,8 @@ def create_job(
             preview=preview,
             batch_size=batch_size,
             priority=priority,
-            skip_recent=skip_recent,
+            reuse=reuse or {},
+            reuse_since=reuse_since,
             max_active_jobs=max_active_jobs,
             actor=actor,
         )
@@ -90,7 +128,8 @@ def _create_job(
     preview: Any,
     batch_size: int,
     priority: int,
-    skip_recent: dict[str, int] | None,
+    reuse: dict[str, datetime],
+    reuse_since: datetime | None,
     max_active_jobs: int | None,
     actor: str,
 ) -> Job:
@@ -107,15 +146,16 @@ def _create_job(
     leads: list[LeadRow] = list(preview.leads)
     if not leads:
         raise InvalidInput("This file has no lead with a LinkedIn profile URL, so there is nothing to queue.")
-    skip_recent = skip_recent or {}
-    to_send = [lead for lead in leads if lead.linkedin_url not in skip_recent] if skip_recent else leads
+    to_send = [lead for lead in leads if lead.linkedin_url not in reuse] if reuse else leads
+    if not to_send:
+        raise NothingToSend(len(leads))
     batches = plan_batches(to_send, batch_size)
     now = utcnow()
     companies = list(dict.fromkeys(company for company, _ in batches))
     job = Job(
         owner_id=owner.id,
-        status=JobStatus.PENDING if batches else JobStatus.COMPLETED,
-        stage=JobStage.BATCH_PROCESSING if batches else JobStage.COMPLETED,
+        status=JobStatus.PENDING,
+        stage=JobStage.BATCH_PROCESSING,
         priority=priority,
         batch_size=batch_size,
         file_name=parsed.file_name[:255],
@@ -124,21 +164,22 @@ def _create_job(
         sheet_name=parsed.sheet_name,
         columns=list(parsed.columns),
         mapping=dict(preview.mapping),
-        report={**preview.counts, "skipped_recent": len(leads) - len(to_send), **report_issues(preview)},
+        report={**preview.counts, "reused": len(leads) - len(to_send), **report_issues(preview)},
         companies=", ".join(c or "(no company)" for c in companies)[:2000],
         search_text=f"{parsed.file_name}\n{', '.join(companies)}".casefold(),
         total_leads=len(to_send),
         total_batches=len(batches),
-        percentage=0.0 if batches else 100.0,
+        percentage=0.0,
         created_at=now,
-        finished_at=None if batches else now,
     )
     session.add(job)
     session.flush()
     _defer_wal_checkpoint(session)
     compressing = _Compression(valuesblob.text(parsed.columns, leads))  # alongside the inserts, on the other core
-    run_ids = _insert_runs(session, job.id, owner.id, batches, priority, now) if batches else []
-    _insert_leads(session, job.id, leads, _lead_runs(leads, skip_recent, batches, run_ids), skip_recent)
+    run_ids = _insert_runs(session, job.id, owner.id, batches, priority, now)
+    _insert_leads(session, job.id, leads, _lead_runs(leads, reuse, batches, run_ids), reuse)
+    if reuse:
+        _copy_reused_profiles(session, job.id, reuse_since or min(reuse.values()))
     session.add(JobInput(job_id=job.id, format=valuesblob.FORMAT, data=compressing.result()))
     audit.record(
         session,
@@ -148,6 +189,7 @@ def _create_job(
         file_name=job.file_name,
         leads=len(leads),
         to_send=len(to_send),
+        reused=len(leads) - len(to_send),
         runs=len(batches),
         batch_size=batch_size,
         owner=owner.name,
@@ -223,7 +265,10 @@ def _insert_runs(
 
 
 def _lead_runs(
-    leads: Sequence[LeadRow], skip_recent: dict[str, int], batches: list[tuple[str, list[int]]], run_ids: list[int]
+    leads: Sequence[LeadRow],
+    skip_recent: Mapping[str, object],
+    batches: list[tuple[str, list[int]]],
+    run_ids: list[int],
 ) -> list[int | None]:
     """Each lead's run id in the order of `leads` (None when not sent); batches index the leads to send."""
     runs: list[int | None] = [None] * len(leads)
@@ -245,15 +290,15 @@ def _leads_sql(job_id: int, rows: int, mark: str, with_status: bool) -> str:
 
 
 def _insert_leads(
-    session: Session, job_id: int, leads: Sequence[LeadRow], runs: Sequence[int | None], skip_recent: dict[str, int]
+    session: Session, job_id: int, leads: Sequence[LeadRow], runs: Sequence[int | None], reuse: Mapping[str, object]
 ) -> None:
     """Bulk-insert a job's leads, hundreds of rows to a statement: an import's hot path (100,000 rows).
     Their original cells go to the job's JobInput blob; leads.input (kept for leads stored before it) gets {}."""
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    with_status = bool(skip_recent)
+    with_status = bool(reuse)
     full = _leads_sql(job_id, _LEADS_PER_INSERT, mark, with_status)
-    pending, skipped = str(LeadStatus.PENDING), str(LeadStatus.SKIPPED)
+    pending, reused = str(LeadStatus.PENDING), str(LeadStatus.REUSED)
     cursor = conn.connection.cursor()
     try:
         for start in range(0, len(leads), _LEADS_PER_INSERT):
@@ -266,13 +311,7 @@ def _insert_leads(
                     lead.first_name, lead.last_name, lead.full_name, lead.email, lead.country,
                 ))  # fmt: skip
                 if with_status:
-                    by = skip_recent.get(lead.linkedin_url)
-                    add(
-                        (
-                            skipped if by else pending,
-                            f"Enriched in the last days by job #{by}; not sent again." if by else None,
-                        )
-                    )
+                    add((reused if lead.linkedin_url in reuse else pending, None))
             sql = full if len(chunk) == _LEADS_PER_INSERT else _leads_sql(job_id, len(chunk), mark, with_status)
             cursor.execute(sql, params)
     finally:

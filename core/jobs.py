@@ -135,14 +135,25 @@ def cancel_job(session: Session, user: User, job_id: int) -> int | None:
     return in_flight
 
 
-def retry_failed_leads(session: Session, user: User, job_id: int, *, batch_size: int | None = None) -> int:
-    """Queue a job's failed leads again as new runs; returns how many leads were queued."""
+def retry_failed_leads(
+    session: Session,
+    user: User,
+    job_id: int,
+    *,
+    batch_size: int | None = None,
+    kinds: Sequence[str] | None = None,
+) -> int:
+    """Queue a job's failed leads again as new runs (only those of `kinds`, if given); returns how many."""
     job = visible_job(session, user, job_id)
     if job.status in ACTIVE_JOB_STATUSES:
         raise InvalidInput(f"Job #{job_id} is still {job.status}; retry its failed leads when it has ended.")
-    failed = list(session.scalars(select(Lead).where(Lead.job_id == job_id, Lead.status == LeadStatus.FAILED)))
+    stmt = select(Lead).where(Lead.job_id == job_id, Lead.status == LeadStatus.FAILED)
+    if kinds is not None:
+        stmt = stmt.where(Lead.error_kind.in_(list(kinds)) | Lead.error_kind.is_(None))
+    failed = list(session.scalars(stmt))
     if not failed:
-        raise InvalidInput(f"Job #{job_id} has no failed lead to retry.")
+        which = "unmatched" if kinds is not None else "failed"
+        raise InvalidInput(f"Job #{job_id} has no {which} lead to retry.")
     now = utcnow()
     batches = lifecycle.queue_again(session, job, failed, batch_size or job.batch_size, now, fresh_attempts=True)
     job.status = JobStatus.PENDING
@@ -150,7 +161,7 @@ def retry_failed_leads(session: Session, user: User, job_id: int, *, batch_size:
     job.finished_at = None
     job.error_code = job.error_message = None
     job.error_at = None
-    job.failed_leads = 0
+    job.failed_leads = max(0, job.failed_leads - len(failed))
     job.percentage = round(100.0 * job.completed_leads / job.total_leads, 1) if job.total_leads else 0.0
     job.updated_at = now
     audit.record(

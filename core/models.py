@@ -80,7 +80,7 @@ class LeadStatus(enum.StrEnum):
     PENDING = "pending"
     SUCCESS = "success"
     FAILED = "failed"
-    SKIPPED = "skipped"
+    REUSED = "reused"  # enriched recently (by anyone): the profile is copied in, nothing is sent again
     CANCELLED = "cancelled"
 
 
@@ -205,6 +205,8 @@ class Lead(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     profile: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
+    # Why a lead has no profile, as a word the result report counts by: not_found, private, never_tried, ...
+    error_kind: Mapped[str | None] = mapped_column(String(24))
     enriched_at: Mapped[datetime | None]
 
 

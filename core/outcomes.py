@@ -17,6 +17,8 @@ from core.phantombuster import Container
 from core.scraper_rows import ScraperRow, index_rows, row_for
 
 RETRY_BACKOFF_CAP_SECONDS = 300.0
+NEVER_TRIED = "never_tried"  # the kinds of failure besides a row's own (scraper_rows.RowError)
+RUN_FAILED = "run_failed"
 # How LinkedIn says it is slowing the account down, in the rows' error texts (matched in lower case).
 RATE_LIMIT_WORDS = ("too many requests", "rate limit", "you've reached the", "commercial use limit", "slow down")
 
@@ -47,6 +49,7 @@ class Outcome:
     cancelled: list[int] = field(default_factory=list)
     requeue: list[int] = field(default_factory=list)
     unanswered: list[int] = field(default_factory=list)
+    kinds: dict[int, str] = field(default_factory=dict)  # why each failed lead has no profile (the report's words)
 
 
 def retry_backoff(attempt: int) -> float:
@@ -82,6 +85,7 @@ def decide(
     index = index_rows(rows or [])
     enriched: dict[int, dict[str, Any]] = {}
     failed: dict[int, str] = {}
+    kinds: dict[int, str] = {}
     unanswered: list[PendingLead] = []
     for lead in leads:
         row = row_for(index, lead.linkedin_url)
@@ -89,6 +93,7 @@ def decide(
             enriched[lead.id] = row.data
         elif row is not None and not row.retryable:
             failed[lead.id] = f"PhantomBuster could not enrich this lead: {row.reason}."
+            kinds[lead.id] = str(row.error_kind or "other")
         else:
             unanswered.append(lead)  # never tried, or a page that did not load this time
     unanswered_ids = [lead.id for lead in unanswered]
@@ -104,13 +109,17 @@ def decide(
         for lead in unanswered:
             if lead.attempts + 1 >= max_lead_attempts:
                 failed[lead.id] = never_tried(lead.attempts + 1)
+                kinds[lead.id] = NEVER_TRIED
         return Outcome(
-            RunStatus.SUCCESS, None, False, None, enriched, failed, requeue=requeue, unanswered=unanswered_ids
-        )
+            RunStatus.SUCCESS, None, False, None, enriched, failed, requeue=requeue, unanswered=unanswered_ids,
+            kinds=kinds,
+        )  # fmt: skip
     if failure.retryable and attempts < max_attempts and unanswered:
         return Outcome(
-            RunStatus.PENDING, failure, True, retry_backoff(attempts), enriched, failed, unanswered=unanswered_ids
-        )
+            RunStatus.PENDING, failure, True, retry_backoff(attempts), enriched, failed, unanswered=unanswered_ids,
+            kinds=kinds,
+        )  # fmt: skip
     status = RunStatus.TIMED_OUT if failure.code == "timed_out" else RunStatus.FAILED
     failed.update(dict.fromkeys(unanswered_ids, failure.message))
-    return Outcome(status, failure, False, None, enriched, failed, unanswered=unanswered_ids)
+    kinds.update(dict.fromkeys(unanswered_ids, RUN_FAILED))
+    return Outcome(status, failure, False, None, enriched, failed, unanswered=unanswered_ids, kinds=kinds)

@@ -8,9 +8,9 @@ from typing import Literal
 
 import streamlit as st
 
-from core import analytics, exports, job_actions, read_models, users
+from core import analytics, audit, exports, job_actions, read_models, result_report, users
 from core.errors import LeadRelayError
-from core.models import ACTIVE_JOB_STATUSES, JobStatus, Role, User
+from core.models import ACTIVE_JOB_STATUSES, Job, JobStatus, Role, User
 from pages.common import REFRESH_SECONDS, app, attempt, clock, duration, page_user, plain, rerun_fragment, show_toasts
 
 ctx = app()
@@ -116,12 +116,13 @@ def job_list() -> None:
     p3.caption(f"Page {len(cursors)} · newest first · select a row to open its detail")
 
 
-def _retry(job_id: int) -> None:
-    """Queue a finished job's failed leads again."""
-
-    queued = attempt(lambda: job_actions.retry_failed_leads(ctx.db, ctx.doorbell, user, job_id))
+def _retry(job_id: int, *, unmatched_only: bool) -> None:
+    """Queue a finished job's failed (or unmatched) leads again."""
+    queued = attempt(
+        lambda: job_actions.retry_failed_leads(ctx.db, ctx.doorbell, user, job_id, unmatched_only=unmatched_only)
+    )
     if queued is not None:
-        st.toast(f"{queued} failed leads of job #{job_id} queued again.", icon=":material/replay:")
+        st.toast(f"{queued} leads of job #{job_id} queued again.", icon=":material/replay:")
 
 
 def _export(job_id: int, fmt: Literal["xlsx", "csv"], failed_only: bool) -> Callable[[], bytes]:
@@ -144,11 +145,134 @@ def _report(job_id: int) -> Callable[[], bytes]:
     return build
 
 
+def _downloads(job: Job) -> None:
+    """The enriched leads, the failed rows only, the validation report."""
+    downloads: tuple[tuple[Literal["xlsx", "csv"], bool, str], ...] = (
+        ("xlsx", False, "Enriched (.xlsx)"),
+        ("csv", False, "Enriched (.csv)"),
+        ("xlsx", True, "Failed rows only (.xlsx)"),
+    )
+    for fmt, failed_only, label in downloads:
+        st.download_button(
+            label,
+            _export(job.id, fmt, failed_only),
+            file_name=exports.download_name(job.file_name, job.id, "failed" if failed_only else "enriched", fmt),
+            mime=exports.MEDIA_TYPES[fmt],
+            key=f"dl_{job.id}_{fmt}_{failed_only}",
+            icon=":material/download:",
+            on_click="ignore",
+            help=exports.CSV_HELP if fmt == "csv" else None,
+        )
+    st.download_button(
+        "Validation report (.csv)",
+        _report(job.id),
+        file_name=exports.download_name(job.file_name, job.id, "validation", "csv"),
+        mime="text/csv",
+        key=f"dl_{job.id}_report",
+        icon=":material/fact_check:",
+        on_click="ignore",
+    )
+
+
+def _retries(job: Job, result: result_report.ResultReport) -> None:
+    """Send the failed leads again, or only the unmatched ones."""
+    if not job.failed_leads or job.status in ACTIVE_JOB_STATUSES:
+        return
+    if st.button("Retry failed leads", key=f"retry_{job.id}", icon=":material/replay:", type="primary"):
+        _retry(job.id, unmatched_only=False)
+    if result.unmatched and st.button(
+        f"Retry the unmatched only ({result.unmatched})",
+        key=f"retry_unmatched_{job.id}",
+        icon=":material/person_search:",
+        help="The leads no profile came back for; not the private ones, which another try does not change.",
+    ):
+        _retry(job.id, unmatched_only=True)
+
+
+def _result(result: result_report.ResultReport) -> None:
+    """Every row of the file, counted by what became of it, and how full the profiles are."""
+    parts = [
+        ("Enriched", result.enriched),
+        ("Reused", result.reused),
+        ("Not found", result.not_found),
+        ("Private or unavailable", result.private),
+        ("Invalid rows", result.invalid),
+        ("Duplicates in the file", result.duplicates),
+        ("Cancelled", result.cancelled),
+        ("Still to do", result.waiting),
+        *((f"Failed: {reason}", n) for reason, n in result.failed),
+    ]
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**What became of the {result.rows:,} rows of the file**")
+        st.table([{"result": plain(label), "rows": n} for label, n in parts if n])
+    with right:
+        st.markdown(f"**Profile fields filled** (of {result.profiles_sampled:,} profiles)")
+        st.table([{"field": label, "filled": f"{rate:.0%}"} for label, rate in result.fill_rates.items()])
+
+
+def _tabs(detail: read_models.JobDetail) -> None:
+    """The leads, the batches and the audit trail, in words (the ids and codes for admins)."""
+    job = detail.job
+    leads_tab, runs_tab, audit_tab = st.tabs(
+        [f"Leads ({min(len(detail.leads), job.total_leads or len(detail.leads))})", "Batches", "What happened"]
+    )
+    with leads_tab:
+        st.dataframe(
+            [
+                {
+                    "row": lead.row_number,
+                    "company": lead.company,
+                    "status": lead.status,
+                    "name": (lead.profile or {}).get("fullName") or "",
+                    "title": (lead.profile or {}).get("linkedinJobTitle") or (lead.profile or {}).get("jobTitle") or "",
+                    "why": lead.error or "",
+                    "linkedin": lead.linkedin_url,
+                }
+                for lead in detail.leads
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={"linkedin": st.column_config.LinkColumn("linkedin", width="small")},
+        )
+        if len(detail.leads) >= 200:
+            st.caption("The first 200 leads in file order; download the file for all of them.")
+    with runs_tab:
+        st.dataframe(
+            [
+                {
+                    "batch": r.seq,
+                    "company": r.company,
+                    "leads": r.lead_count,
+                    "status": r.status,
+                    "tries": r.attempts,
+                    "started": clock(r.launched_at),
+                    "took": duration((r.ended_at - r.launch_requested_at).total_seconds())
+                    if r.ended_at and r.launch_requested_at
+                    else "—",
+                    "why": r.dead_reason or r.error_message or "",
+                    **({"run": r.id, "container": r.container_id or "", "exit": r.exit_code} if is_admin else {}),
+                }
+                for r in detail.runs
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    with audit_tab:
+        for event in detail.audit:
+            st.markdown(f"{clock(event.at)} · {plain(audit.sentence(event.action, event.details))}")
+            if is_admin:
+                with st.expander("Details (admin)", expanded=False):
+                    st.caption(f"{event.actor} · {event.action}")
+                    st.json(event.details, expanded=False)
+
+
 def job_detail(job_id: int) -> None:
-    """A job's figures, downloads, retry, and its leads, runs and audit trail."""
+    """A job's figures, its result report, downloads, retries, and its leads, batches and history."""
     try:
         with ctx.db.read() as session:
             detail = read_models.job_detail(session, user, job_id)
+            result = result_report.report(session, user, job_id)
     except LeadRelayError as exc:
         st.error(plain(exc.message), icon=":material/visibility_off:")
         return
@@ -156,107 +280,23 @@ def job_detail(job_id: int) -> None:
     with st.container(border=True, key="job_detail"):
         st.markdown(
             f"#### #{job.id} · {plain(job.file_name)}\n"
-            f"by **{plain(detail.owner)}** · **{job.status}** · created {clock(job.created_at)}"
+            f"{f'by **{plain(detail.owner)}** · ' if is_admin else ''}**{job.status}** · created {clock(job.created_at)}"
             + (f" · finished {clock(job.finished_at)}" if job.finished_at else "")
         )
         st.progress(min(1.0, job.percentage / 100), text=f"{job.percentage:.0f}%")
-        m = st.columns(5)
+        m = st.columns(4)
         m[0].metric("Leads sent", job.total_leads)
         m[1].metric("Enriched", job.completed_leads)
-        m[2].metric("Failed", job.failed_leads)
-        m[3].metric("Batches", f"{job.completed_batches} of {job.total_batches}")
-        m[4].metric("Skipped (recent)", (job.report or {}).get("skipped_recent", 0))
+        m[2].metric("Reused", result.reused)
+        m[3].metric("No profile", job.failed_leads)
         if job.error_message:
             st.warning(plain(job.error_message), icon=":material/error:")
         with st.container(horizontal=True):
-            downloads: tuple[tuple[Literal["xlsx", "csv"], bool, str], ...] = (
-                ("xlsx", False, "Enriched (.xlsx)"),
-                ("csv", False, "Enriched (.csv)"),
-                ("xlsx", True, "Failed rows only (.xlsx)"),
-            )
-            for fmt, failed_only, label in downloads:
-                st.download_button(
-                    label,
-                    _export(job.id, fmt, failed_only),
-                    file_name=exports.download_name(
-                        job.file_name, job.id, "failed" if failed_only else "enriched", fmt
-                    ),
-                    mime=exports.MEDIA_TYPES[fmt],
-                    key=f"dl_{job.id}_{fmt}_{failed_only}",
-                    icon=":material/download:",
-                    on_click="ignore",
-                )
-            st.download_button(
-                "Validation report (.csv)",
-                _report(job.id),
-                file_name=exports.download_name(job.file_name, job.id, "validation", "csv"),
-                mime="text/csv",
-                key=f"dl_{job.id}_report",
-                icon=":material/fact_check:",
-                on_click="ignore",
-            )
-            can_retry = job.failed_leads and job.status not in ACTIVE_JOB_STATUSES
-            if can_retry and st.button(
-                "Retry failed leads", key=f"retry_{job.id}", icon=":material/replay:", type="primary"
-            ):
-                _retry(job.id)
-        leads_tab, runs_tab, audit_tab = st.tabs(
-            [
-                f"Leads ({min(len(detail.leads), job.total_leads or len(detail.leads))})",
-                f"Runs ({len(detail.runs)})",
-                "Audit trail",
-            ]
-        )
-        with leads_tab:
-            st.dataframe(
-                [
-                    {
-                        "row": lead.row_number,
-                        "company": lead.company,
-                        "status": lead.status,
-                        "error": lead.error or "",
-                        "name": (lead.profile or {}).get("fullName") or "",
-                        "title": (lead.profile or {}).get("linkedinJobTitle")
-                        or (lead.profile or {}).get("jobTitle")
-                        or "",
-                        "linkedin": lead.linkedin_url,
-                    }
-                    for lead in detail.leads
-                ],
-                hide_index=True,
-                width="stretch",
-                column_config={"linkedin": st.column_config.LinkColumn("linkedin")},
-            )
-            if len(detail.leads) >= 200:
-                st.caption("The first 200 leads in file order; download the file for all of them.")
-        with runs_tab:
-            st.dataframe(
-                [
-                    {
-                        "run": r.id,
-                        "batch": r.seq,
-                        "company": r.company,
-                        "leads": r.lead_count,
-                        "status": r.status,
-                        "container": r.container_id or "",
-                        "attempts": r.attempts,
-                        "launched": clock(r.launched_at),
-                        "took": duration((r.ended_at - r.launch_requested_at).total_seconds())
-                        if r.ended_at and r.launch_requested_at
-                        else "—",
-                        "exit": r.exit_code,
-                        "end": r.exit_message or "",
-                        "reason": r.dead_reason or r.error_message or "",
-                    }
-                    for r in detail.runs
-                ],
-                hide_index=True,
-                width="stretch",
-            )
-        with audit_tab:
-            for event in detail.audit:
-                with st.expander(f"{clock(event.at)} · {event.actor} · {event.action}"):
-                    st.json(event.details, expanded=False)
+            _downloads(job)
+            _retries(job, result)
+        if job.finished_at is not None:
+            _result(result)
+        _tabs(detail)
 
 
 @st.cache_data(ttl=60, show_spinner=False)

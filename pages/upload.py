@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time
 
 import streamlit as st
 
-from core import board, intake, job_actions, jobs, read_models
+from core import board, exports, intake, job_actions, jobs, read_models
 from core.errors import LeadRelayError
 from core.intake import FIELDS
 from core.leadfile import FILE_TYPES, ParsedFile, build_preview, parse_file, report_csv
@@ -87,7 +87,7 @@ with st.expander(
 
 preview = build_preview(parsed, mapping)
 with ctx.db.read() as session:
-    checks = intake.check(session, ctx.settings, preview)
+    checks = intake.check(session, ctx.settings, preview, user)
 
 st.subheader("Validation report")
 counts = preview.counts
@@ -96,16 +96,30 @@ m1.metric("Rows read", counts["rows"], border=True)
 m2.metric("Good leads", counts["good"], border=True)
 m3.metric("Duplicates in file", counts["duplicates"], border=True)
 m4.metric("Rows with problems", counts["problems"], border=True)
+days = ctx.settings.recently_enriched_days
 m5.metric(
-    "Enriched recently",
+    "Reused",
     len(checks.recent),
     border=True,
-    help=f"Leads enriched successfully in the last {ctx.settings.recently_enriched_days} days.",
+    help=f"Leads someone enriched in the last {days} days: their profiles are copied in, nothing is sent again.",
 )
+if checks.recent:
+    st.info(
+        f"{len(checks.recent):,} lead{'s' if len(checks.recent) != 1 else ''} will be reused from enrichments in the "
+        f'last {days} days (tick "Enrich them again" below to send them anyway).',
+        icon=":material/recycling:",
+    )
 if checks.same_file_jobs:
     st.warning(
-        "This exact file was uploaded before, as job " + ", ".join(f"#{j}" for j in checks.same_file_jobs) + ".",
+        "You uploaded this exact file before, as job " + ", ".join(f"#{j}" for j in checks.same_file_jobs) + ".",
         icon=":material/content_copy:",
+    )
+if parsed.formula_cells_without_value:
+    n = parsed.formula_cells_without_value
+    st.warning(
+        f"{n:,} formula cell{'s have' if n != 1 else ' has'} no saved value and import{'' if n != 1 else 's'} empty: "
+        "open and save the file in Excel, or these import empty.",
+        icon=":material/function:",
     )
 issues = sorted(preview.problems + preview.duplicates, key=lambda p: p.row_number)
 if issues:
@@ -137,10 +151,10 @@ batch_size = q1.number_input(
     key="batch_size",
 )
 include_recent = q2.checkbox(
-    "Send recently enriched leads again",
+    "Enrich them again",
     value=False,
     key="include_recent",
-    help=f"Leads enriched in the last {ctx.settings.recently_enriched_days} days are skipped unless you tick this.",
+    help=f"Leads enriched in the last {days} days are reused unless you tick this; then they are sent again.",
 )
 priority = q3.number_input(
     "Priority",
@@ -240,10 +254,38 @@ def queue_button() -> None:
         queued = attempt(_queue)
         if queued is not None:
             toast_later(
-                f"✓ Enrichment queued for {plain(queued.companies[:80] or uploaded.name)} (job #{queued.job_id})",
-                ":material/check:",
+                f"Enrichment queued for {plain(queued.companies[:80] or uploaded.name)} (job #{queued.job_id})",
+                ":material/check_circle:",
             )
             rerun_fragment()
 
 
-queue_button()
+def nothing_to_send() -> None:
+    """Every lead was enriched recently: nothing is queued, and the results are here to download."""
+    st.success(
+        f"Every lead of this file was enriched in the last {days} days: nothing needs sending to PhantomBuster. "
+        'Download the results below, or tick "Enrich them again" to send them anyway.',
+        icon=":material/recycling:",
+    )
+    for fmt, label in (("xlsx", "Results (.xlsx)"), ("csv", "Results (.csv)")):
+
+        def build(fmt: str = fmt) -> bytes:
+            with ctx.db.read() as session:
+                return exports.recent_results(session, ctx.settings, preview, fmt)[1]  # type: ignore[arg-type]
+
+        st.download_button(
+            label,
+            build,
+            file_name=exports.download_name(uploaded.name, 0, "results", fmt).replace("-job0", ""),
+            mime=exports.MEDIA_TYPES[fmt],
+            icon=":material/download:",
+            on_click="ignore",
+            key=f"reused_{fmt}",
+            help=exports.CSV_HELP if fmt == "csv" else None,
+        )
+
+
+if not include_recent and checks.recent and len(checks.recent) >= counts["good"] > 0:
+    nothing_to_send()
+else:
+    queue_button()

@@ -133,7 +133,13 @@ def queue_again(
         session.execute(
             update(Lead)
             .where(Lead.id.in_([leads[i].id for i in indexes]))
-            .values(run_id=run.id, status=LeadStatus.PENDING, error=None, **({"attempts": 0} if fresh_attempts else {}))
+            .values(
+                run_id=run.id,
+                status=LeadStatus.PENDING,
+                error=None,
+                error_kind=None,
+                **({"attempts": 0} if fresh_attempts else {}),
+            )
             .execution_options(synchronize_session=False)
         )
         runs.append(run)

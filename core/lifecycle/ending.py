@@ -35,20 +35,20 @@ def _apply_leads(session: Session, outcome: outcomes.Outcome, now: datetime) -> 
         session.execute(
             update(Lead)
             .where(Lead.id == lead_id)
-            .values(status=LeadStatus.SUCCESS, profile=profile, error=None, enriched_at=now)
+            .values(status=LeadStatus.SUCCESS, profile=profile, error=None, error_kind=None, enriched_at=now)
             .execution_options(synchronize_session=False)
         )
-    by_reason: dict[str, list[int]] = {}
+    by_reason: dict[tuple[str, str | None], list[int]] = {}
     for lead_id, reason in outcome.failed.items():
-        by_reason.setdefault(reason, []).append(lead_id)
+        by_reason.setdefault((reason, outcome.kinds.get(lead_id)), []).append(lead_id)
     if outcome.cancelled:
-        by_reason.setdefault(failures.CANCELLED, []).extend(outcome.cancelled)
-    for reason, ids in by_reason.items():
+        by_reason.setdefault((failures.CANCELLED, "cancelled"), []).extend(outcome.cancelled)
+    for (reason, kind), ids in by_reason.items():
         status = LeadStatus.CANCELLED if reason == failures.CANCELLED else LeadStatus.FAILED
         session.execute(
             update(Lead)
             .where(Lead.id.in_(ids))
-            .values(status=status, error=reason)
+            .values(status=status, error=reason, error_kind=kind)
             .execution_options(synchronize_session=False)
         )
 

@@ -85,23 +85,6 @@ def test_visibility_and_cancel_permissions(db):
             jobs.cancel_job(s, ana, job.id)
 
 
-def test_recently_enriched_skipped(db):
-    with db.write() as s:
-        owner = factories.user(s)
-        first = factories.job(s, owner, {"Acme": 3}, batch_size=5)
-        s.execute(
-            Lead.__table__.update()
-            .where(Lead.job_id == first.id)
-            .values(status="success", enriched_at=__import__("core.models").models.utcnow())
-        )
-        p = factories.preview({"Acme": 3}, "again.xlsx")
-        recent = job_store.recently_enriched(s, [lead.linkedin_url for lead in p.leads], 30)
-        assert len(recent) == 3
-        again = job_store.create_job(s, owner=owner, preview=p, batch_size=5, skip_recent=recent)
-        assert again.total_leads == 0 and again.status == "completed"
-        assert set(s.scalars(select(Lead.status).where(Lead.job_id == again.id))) == {"skipped"}
-
-
 def test_launches_take_turns_across_analysts_not_only_the_first_picks(db):
     with db.write() as s:
         big, small = factories.user(s, "big"), factories.user(s, "small")

@@ -92,9 +92,13 @@ def test_job_detail_downloads_and_retry_failed_leads(open_app, app_db, rings):
     assert labels == ["Enriched (.xlsx)", "Enriched (.csv)", "Failed rows only (.xlsx)", "Validation report (.csv)"]
     leads = at.dataframe[1].value
     assert list(leads["status"]).count("failed") == 2
-    assert "The LinkedIn session cookie expired." in list(leads["error"])
+    assert "The LinkedIn session cookie expired." in list(leads["why"])
     assert len(at.dataframe[2].value) == 3  # runs
-    assert any("job_created" in e.label for e in at.expander)
+    story = " ".join(rendered(m.value) for m in at.markdown)
+    assert "The file was queued: 5 leads to send" in story and "job_created" not in story  # words, not codes
+    # The finished job's result report: every row of the file, once.
+    report = {rendered(r): n for r, n in zip(at.table[0].value["result"], at.table[0].value["rows"], strict=True)}
+    assert sum(report.values()) == 5 and report["Failed: The LinkedIn session cookie expired."] == 2
     at.button(key=f"retry_{job.id}").click().run()
     assert ("dispatch",) in rings.calls
     with app_db.read() as s:
