@@ -286,9 +286,9 @@ def sidebar_indicator(user: User) -> None:
         with st.container(border=True, key="busy_indicator"):
             plural = "s" if ind.active > 1 else ""
             st.markdown(f":material/progress_activity: **{ind.active} active job{plural}**")
+            # The newest job's own name and its own percentage, never another job's.
             st.progress(
-                min(1.0, ind.latest_percentage / 100),
-                text=f"{plain(ind.latest_company or ind.latest_file)}: {ind.latest_percentage:.0f}%",
+                min(1.0, ind.latest_percentage / 100), text=f"{plain(ind.latest_file)}: {ind.latest_percentage:.0f}%"
             )
 
     st.html(STYLE)

@@ -11,7 +11,18 @@ import streamlit as st
 from core import analytics, audit, exports, job_actions, read_models, result_report, users
 from core.errors import LeadRelayError
 from core.models import ACTIVE_JOB_STATUSES, Job, JobStatus, Role, User
-from pages.common import REFRESH_SECONDS, app, attempt, clock, duration, page_user, plain, rerun_fragment, show_toasts
+from pages.common import (
+    REFRESH_SECONDS,
+    app,
+    attempt,
+    clock,
+    duration,
+    page_user,
+    plain,
+    rerun_fragment,
+    short_clock,
+    show_toasts,
+)
 
 ctx = app()
 user = page_user()
@@ -57,7 +68,8 @@ cursors: list[int | None] = st.session_state.setdefault(f"hist_cursors_{hash(flt
 def _select_row(key: str) -> None:
     """Turn the table's row selection into a job id at once (rows move when the list refreshes)."""
     rows = st.session_state[key].selection.rows
-    ids = st.session_state.get("hist_row_ids", [])
+    # The ids the table showed under this key: a late event from a table already replaced maps to its own rows.
+    ids = st.session_state.get(f"{key}_ids", [])
     if rows and rows[0] < len(ids):
         st.session_state["hist_selected"] = ids[rows[0]]
 
@@ -76,22 +88,20 @@ def job_list() -> None:
         st.caption("No job matches.")
     else:
         ids = [j.id for j in page.jobs]
-        st.session_state["hist_row_ids"] = ids
         # The key follows the rows shown: when they move, the stale row selection is dropped, not moved.
         key = f"hist_table_{hash(tuple(ids))}"
+        st.session_state[f"{key}_ids"] = ids
         st.dataframe(
             [
                 {
                     "job": j.id,
                     "file": j.file_name,
+                    "companies": j.companies[:80],
                     **({"analyst": page.owners.get(j.owner_id, "?")} if is_admin else {}),
                     "status": j.status,
-                    "progress": j.percentage / 100,
-                    "enriched": j.completed_leads,
-                    "failed": j.failed_leads,
-                    "leads": j.total_leads,
-                    "companies": j.companies[:80],
-                    "created": clock(j.created_at),
+                    "done": j.percentage / 100,
+                    "enriched": f"{j.completed_leads} of {j.total_leads}",
+                    "created": short_clock(j.created_at),
                     "took": duration((j.finished_at - j.created_at).total_seconds()) if j.finished_at else "—",
                 }
                 for j in page.jobs
@@ -101,9 +111,17 @@ def job_list() -> None:
             key=key,
             on_select=lambda: _select_row(key),
             selection_mode="single-row",
+            # Widths that fit 1280 px without a horizontal scroll: the company and the times stay in view.
             column_config={
-                "job": st.column_config.NumberColumn("job", format="#%d", width="small"),
-                "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1, format="percent"),
+                "job": st.column_config.NumberColumn("job", format="#%d", width=50),
+                "file": st.column_config.TextColumn("file", width=150 if is_admin else 180),
+                "companies": st.column_config.TextColumn("companies", width=130 if is_admin else 170),
+                "analyst": st.column_config.TextColumn("analyst", width=70),
+                "status": st.column_config.TextColumn("status", width=75),
+                "done": st.column_config.ProgressColumn("done", min_value=0, max_value=1, format="percent", width=75),
+                "enriched": st.column_config.TextColumn("enriched", width=75),
+                "created": st.column_config.TextColumn("created", width=90),
+                "took": st.column_config.TextColumn("took", width=55),
             },
         )
     p1, p2, p3 = st.columns([1, 1, 5], vertical_alignment="center")
