@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-slow bench lint format system-deps clean
+.PHONY: run test test-slow coverage bench lint format system-deps clean
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test: $(VENV)/.dev system-deps lint
 test-slow: $(VENV)/.dev system-deps
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+# Line and branch coverage of the default and slow suites, worker/webhook/sandbox processes included.
+coverage: $(VENV)/.dev system-deps
+	rm -rf .coverage-data && mkdir -p .coverage-data
+	-$(PY) -m coverage run -m pytest -m "not slow" -p no:cacheprovider $(PYTEST_ARGS)
+	-$(PY) -m coverage run -m pytest -m slow -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m coverage combine -q
+	$(PY) -m coverage report --sort=cover
+
 bench: $(VENV)/.dev
 	$(PY) bench/import_bench.py
 	$(PY) bench/slot_gap.py
@@ -42,4 +50,4 @@ bench: $(VENV)/.dev
 	$(PY) bench/ui_refresh.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .ruff_cache .coverage-data
