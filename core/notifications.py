@@ -236,7 +236,7 @@ def account_resumed(session: Session, now: datetime) -> bool:
     return close_alert(session, ACCOUNT_PAUSED, now)
 
 
-def test_message(session: Session, prefs: NotificationPrefs, user_name: str, now: datetime) -> int:
+def queue_test_message(session: Session, prefs: NotificationPrefs, user_name: str, now: datetime) -> int:
     """A test message on each of the person's channels, asked for from the settings page."""
     return enqueue(session, prefs, TEST, f"{TEST}:{now.isoformat()}", {"user": user_name}, now)
 

@@ -151,7 +151,7 @@ def send_test(db: Database, user: User) -> int:
         prefs = session.get(NotificationPrefs, user.id)
         if prefs is None or not notifications.channels(prefs):
             raise InvalidInput("Set an e-mail address or a webhook first, then send a test message.")
-        return notifications.test_message(session, prefs, user.name, utcnow())
+        return notifications.queue_test_message(session, prefs, user.name, utcnow())
 
 
 def recent(db: Database, user: User, limit: int = 10) -> list[SentItem]:
