@@ -37,7 +37,7 @@ from sqlalchemy import select, update
 from core.db import Database
 from core.models import Job, User
 from core.schema import migrate
-from tests.browser.harness import AppServer, browser, go, sign_in
+from tests.browser.harness import PASSWORD, AppServer, browser
 from tests.support import factories
 from tests.support.services import RedisServer, free_port
 
@@ -82,6 +82,16 @@ def p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
 
 
+def _sign_in(page: Any, url: str, name: str) -> None:
+    """The harness's sign-in with the context's (long) timeout: 30 pages on 2 shared cores render slowly."""
+    page.goto(url)
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_text(f"Signed in as {name}").wait_for()
+    page.wait_for_function("document.cookie.includes('leadrelay_session=')")
+
+
 class Bench:
     """The stack, the analysts, their running jobs and the signed-in pages."""
 
@@ -112,7 +122,8 @@ class Bench:
         with self.server.stack.db.write() as s:
             for name in self.names:
                 user = factories.user(s, name)
-                factories.job(s, user, {f"Company {name}": 40}, batch_size=2, file_name=f"{name}.xlsx")
+                # 200 runs of ~3 s each, one at a time: every job is still running or queued when the bench ends.
+                factories.job(s, user, {f"Company {name}": 400}, batch_size=2, file_name=f"{name}.xlsx")
         self.job_ids = self._job_ids()
         self.pages: list[tuple[str, Any]] = []
         self.round = 0
@@ -127,10 +138,11 @@ class Bench:
         while len(self.pages) < upto:
             name = self.names[len(self.pages)]
             context = chromium.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(60_000)
+            context.set_default_timeout(180_000)
             page = context.new_page()
-            sign_in(page, self.urls[len(self.pages) % len(self.urls)], name)
-            go(page, "Task Manager")
+            _sign_in(page, self.urls[len(self.pages) % len(self.urls)], name)
+            page.get_by_role("link", name="Task Manager", exact=True).click()
+            page.get_by_role("heading", name="Task Manager").first.wait_for()
             page.evaluate(OBSERVER)
             self.pages.append((name, page))
 
@@ -242,7 +254,24 @@ def main() -> None:
     try:
         with browser() as chromium:
             for n in phases:
-                bench.open_sessions(chromium, n)
+                opened = time.monotonic()
+                cpu0 = [proc_cpu_seconds(pid) for pid in bench.pids]
+                try:
+                    bench.open_sessions(chromium, n)
+                except Exception as exc:  # a saturated server: the phase is reported as failed, with its CPU
+                    spent = time.monotonic() - opened
+                    cpus = [proc_cpu_seconds(pid) - c for pid, c in zip(bench.pids, cpu0, strict=True)]
+                    first_line = str(exc).splitlines()[0][:160]
+                    print(f"{n:>2} sessions: only {len(bench.pages)} could sign in ({first_line}); server CPU "
+                          f"{max(cpus) / spent:.2f} of a core meanwhile", flush=True)  # fmt: skip
+                    results.append(
+                        {"sessions": n, "opened": len(bench.pages), "error": first_line, "p95_ms": None,
+                         "p50_ms": None, "missed": None, "samples": 0, "server_cpu_share": round(max(cpus) / spent, 3),
+                         "cpu_per_session": round(sum(cpus) / spent / max(1, len(bench.pages)), 4),
+                         "servers": len(bench.pids), "all_servers_cpu": round(sum(cpus) / spent, 3)}
+                    )  # fmt: skip
+                    break
+                print(f"{n:>2} sessions signed in and on the Task Manager in {time.monotonic() - opened:.0f} s")
                 time.sleep(3)  # let every new page settle into its refresh cycle
                 r = bench.phase(args.seconds, args.every)
                 results.append(r)
@@ -280,10 +309,13 @@ def main() -> None:
         "cpu_per_session_ratio": round(last["cpu_per_session"] / base["cpu_per_session"], 2)
         if base["cpu_per_session"]
         else None,
-        "p95_ratio": round(last["p95_ms"] / base["p95_ms"], 2) if base["p95_ms"] else None,
+        "p95_ratio": round(last["p95_ms"] / base["p95_ms"], 2) if base["p95_ms"] and last["p95_ms"] else None,
         "phases": results,
         "profile_top": top[:20],
-        "goal_met": last["sessions"] >= 30 and last["p95_ms"] <= 4000 and last["server_cpu_share"] <= 0.5,
+        "goal_met": last["sessions"] >= 30
+        and last["p95_ms"] is not None
+        and last["p95_ms"] <= 4000
+        and last["server_cpu_share"] <= 0.5,
     }
     print(json.dumps(summary))
 
