@@ -58,6 +58,7 @@ pages = [
     st.Page("pages/upload.py", title="Upload", icon=":material/upload_file:", default=True),
     st.Page("pages/task_manager.py", title="Task Manager", icon=":material/monitoring:"),
     st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("pages/settings.py", title="Notifications", icon=":material/notifications:"),
 ]
 if user.role == Role.ADMIN:
     pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))

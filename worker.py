@@ -12,11 +12,12 @@ import redis
 from huey import crontab
 from huey.signals import SIGNAL_INTERRUPTED
 
-from core import agent_check, retention
+from core import agent_check, notify_outbox, retention, stall_watch
 from core.config import load_settings
 from core.db import Database
 from core.doorbell import HueyDoorbell, build_huey
 from core.engine import Engine
+from core.models import utcnow
 from core.phantombuster import PhantomBusterClient, build_client
 from core.reconciler import Reconciler
 
@@ -93,6 +94,34 @@ def clean_up_old_jobs() -> dict[str, int]:
         return retention.clean_up(session, settings.retention_completed_days, settings.retention_failed_days)
 
 
+@huey.periodic_task(crontab(minute="*"), name="watch_for_stalls")
+def watch_for_stalls() -> list[str]:
+    """Tell the admins once when queued work stops moving or webhooks stop arriving (every minute)."""
+    with worker_side().db.write() as session:
+        return stall_watch.watch(session, settings, utcnow())
+
+
+def _send_notifications(stop: threading.Event) -> None:
+    # Its own thread, not a Huey task: a slow mail server must never hold up the one task thread runs depend on.
+    # Every worker process drains the same outbox; claims keep each message to one sender at a time.
+    while True:
+        try:
+            notify_outbox.drain(worker_side().db, settings, WORKER_ID, stop=stop)
+        except Exception:
+            log.exception("sending notifications failed; the next round tries again")
+        if stop.wait(settings.notify_poll_seconds):
+            return
+
+
+_stop_notifications = threading.Event()
+
+
+@huey.on_shutdown()
+def _stop_sending() -> None:
+    # A graceful stop claims nothing new; a message being sent now is finished, or its lease lets another send it.
+    _stop_notifications.set()
+
+
 @huey.signal(SIGNAL_INTERRUPTED)
 def _hand_back(signal: str, task: object, *args: object, **kwargs: object) -> None:
     # A graceful stop interrupted this task: put it back so the next worker does it.
@@ -119,6 +148,9 @@ def _start_ticker() -> None:
     if not getattr(_start_ticker, "started", False):
         _start_ticker.started = True  # type: ignore[attr-defined]
         threading.Thread(target=_ticker, args=(_stop_ticker,), name="reconcile-ticker", daemon=True).start()
+        threading.Thread(
+            target=_send_notifications, args=(_stop_notifications,), name="notification-sender", daemon=True
+        ).start()
         try:
             worker_side().reconcile()
         except Exception:

@@ -96,20 +96,18 @@ def cmd_redis(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
-    from honcho.manager import Manager
-
-    from core.processes import process_specs
+    from core.processes import EventFeed, Supervisor, process_specs
 
     cmd_migrate(settings, _args)
     cmd_seed_demo(settings, _args)
-    print(f"LeadRelay: open http://{settings.host}:{settings.streamlit_port}  (Ctrl-C stops everything)")
-    manager = Manager()
-    for spec in process_specs(settings):
-        manager.add_process(
-            spec.name, spec.cmd, cwd=str(Path(__file__).resolve().parent.parent), env={**os.environ, **(spec.env or {})}
-        )
-    manager.loop()
-    return manager.returncode or 0
+    print(f"LeadRelay: open http://{settings.host}:{settings.streamlit_port}  (Ctrl-C stops everything)", flush=True)
+    supervisor = Supervisor(
+        process_specs(settings),
+        cwd=Path(__file__).resolve().parent.parent,
+        env=dict(os.environ),
+        feed=EventFeed(_db(settings)).poll,
+    )
+    return supervisor.run()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -116,6 +116,55 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(default=8010, ge=1, le=65535)
     redis_port: int = Field(default=6390, ge=1, le=65535)
     log_level: str = "INFO"
+
+    # -- notifications (issue 11): how the outbox is sent, where links point, when the queue counts as stalled --
+    # Links in messages open pages here (History: APP_BASE_URL/history?job=<id>); unset: the local Streamlit address.
+    app_base_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "LeadRelay <leadrelay@localhost>"
+    # "starttls" (port 587), "ssl" (implicit TLS, port 465) or "none" (a relay on a trusted network only).
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    notify_http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    notify_poll_seconds: float = Field(default=5.0, gt=0)
+    # A claimed message is another worker's to send again after this long (its sender is presumed dead by then).
+    notify_lease_seconds: float = Field(default=120.0, gt=0)
+    notify_max_attempts: int = Field(default=6, ge=1, le=50)
+    notify_backoff_seconds: float = Field(default=30.0, gt=0)
+    notify_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    # Loopback targets (http://127.0.0.1/...) for webhooks; unset: allowed in sandbox mode only. Link-local never.
+    notify_allow_loopback: bool | None = None
+    # Work queued but nothing launched or ended for this long (a run in flight gets its timeout on top).
+    stall_after_seconds: float = Field(default=1800.0, gt=0)
+    # This many runs in a row ended with no webhook in the inbox: webhooks stopped arriving, runs end by polling.
+    webhook_silent_runs: int = Field(default=3, ge=1)
+
+    @field_validator("app_base_url", "smtp_host", "smtp_user")
+    @classmethod
+    def _notify_blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip().rstrip("/") or None if isinstance(value, str) else value
+
+    @field_validator("app_base_url")
+    @classmethod
+    def _app_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def effective_app_base_url(self) -> str:
+        """Where the links in notifications point (the Streamlit app as people reach it)."""
+        return self.app_base_url or f"http://{self.host}:{self.streamlit_port}"
+
+    @property
+    def notify_loopback_allowed(self) -> bool:
+        """Whether notification webhooks may target this machine (tests and the sandbox do)."""
+        return self.sandbox_mode if self.notify_allow_loopback is None else self.notify_allow_loopback
+
+    # -- end of notifications --
 
     @field_validator(
         "database_url",

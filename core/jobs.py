@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, lifecycle
+from core import audit, lifecycle, notifications
 from core.errors import InvalidInput, NotFound
 from core.leadfile import LeadRow
 from core.models import (
@@ -102,6 +102,7 @@ def refresh_progress(session: Session, job_id: int, now: datetime | None = None)
             completed=job.completed_leads,
             failed=job.failed_leads,
         )
+        notifications.job_finished(session, job, now)
     job.updated_at = now
     return job
 

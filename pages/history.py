@@ -27,6 +27,11 @@ from pages.common import (
 ctx = app()
 user = page_user()
 is_admin = user.role == Role.ADMIN
+# A notification's link (APP_BASE_URL/history?job=<id>) opens that job once; job_detail refuses anyone else's.
+if (linked := st.query_params.get("job")) is not None:
+    if linked.isascii() and linked.isdigit() and len(linked) <= 19:
+        st.session_state["hist_selected"] = int(linked)
+    del st.query_params["job"]
 PER_PAGE = 25
 
 st.title("History")
