@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import openpyxl
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from core import auth, exports, job_store
 from core.db import Database
@@ -61,8 +61,9 @@ def test_jobs_stored_before_the_blob_export_from_leads_input(tmp_path: Path) -> 
             job = Job(owner_id=owner.id, file_name="old.xlsx", columns=["Company", "LinkedIn"], mapping={}, report={})
             s.add(job)
             s.flush()
-            s.add(Lead(job_id=job.id, row_number=2, company="Acme", linkedin_url="https://www.linkedin.com/in/a",
-                       input={"Company": "Acme", "LinkedIn": "linkedin.com/in/a"}, status="success"))  # fmt: skip
+            # A Core insert names only these columns: the ORM would also write columns later revisions added.
+            s.execute(insert(Lead).values(job_id=job.id, row_number=2, company="Acme", linkedin_url="https://www.linkedin.com/in/a",
+                                          input={"Company": "Acme", "LinkedIn": "linkedin.com/in/a"}, status="success"))  # fmt: skip
             job_id = job.id
         migrate(database)
         with database.read() as s:
