@@ -14,19 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.models import (
-    ACTIVE_JOB_STATUSES,
-    AlertState,
-    Job,
-    JobStatus,
-    NotificationPrefs,
-    NotifyChannel,
-    OutboxMessage,
-    OutboxStatus,
-    Role,
-    User,
-)
+from core.models import ACTIVE_JOB_STATUSES, Job, JobStatus, Role, User
 from core.notify_channels import Outgoing
+from core.notify_tables import AlertState, NotificationPrefs, NotifyChannel, OutboxMessage, OutboxStatus
 
 JOB_COMPLETED = "job_completed"
 JOB_FAILED = "job_failed"

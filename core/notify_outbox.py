@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from core import notifications
 from core.config import Settings
 from core.db import Database
-from core.models import NotificationPrefs, NotifyChannel, OutboxMessage, OutboxStatus, User, utcnow
+from core.models import User, utcnow
 from core.notify_channels import ChannelError, Outgoing, post_slack, post_webhook, send_email
+from core.notify_tables import NotificationPrefs, NotifyChannel, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from core import notifications
 from core.config import Settings
 from core.db import Database
 from core.errors import InvalidInput
-from core.models import NotificationPrefs, OutboxMessage, Role, User, utcnow
+from core.models import Role, User, utcnow
 from core.notify_channels import check_email, check_url
+from core.notify_tables import NotificationPrefs, OutboxMessage
 
 # A URL field left as it is keeps the saved address (the page never shows a saved webhook URL in full).
 KEEP = "__keep__"

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from core import auth, notifications, notify_prefs
-from core.models import NotificationPrefs, OutboxMessage, utcnow
+from core.models import utcnow
 from core.notify_channels import SIGNATURE_HEADER, signature_matches
+from core.notify_tables import NotificationPrefs, OutboxMessage
 from tests.support.notify_receivers import Gate, HttpSink, SmtpSink, wait_for
 from tests.support.stack import Stack
 

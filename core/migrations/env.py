@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from core import notify_tables  # noqa: F401  (registers the notification tables on Base.metadata)
 from core.models import Base
 
 target_metadata = Base.metadata

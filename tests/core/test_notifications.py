@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 
 from core import jobs, notifications, notify_prefs, stall_watch
 from core.errors import InvalidInput
-from core.models import Job, Lead, OutboxMessage, Run, RunStatus, WebhookDelivery, utcnow
+from core.models import Job, Lead, Run, RunStatus, WebhookDelivery, utcnow
+from core.notify_tables import OutboxMessage
 from tests.support import factories
 
 

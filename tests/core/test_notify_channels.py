@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from core import notifications, notify_outbox, notify_prefs
-from core.models import NotificationPrefs, OutboxMessage, utcnow
+from core.models import utcnow
 from core.notify_channels import DELIVERY_HEADER, SIGNATURE_HEADER, sign, signature_matches
+from core.notify_tables import NotificationPrefs, OutboxMessage
 from tests.support import factories
 from tests.support.notify_receivers import HttpSink, SmtpSink
 from tests.support.services import free_port

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from core import notify_tables  # noqa: F401  (its tables are part of the schema the migrations build)
 from core.lifecycle import slot
 from core.models import Base
 

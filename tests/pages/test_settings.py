@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.models import NotificationPrefs, OutboxMessage
+from core.notify_tables import NotificationPrefs, OutboxMessage
 from tests.pages.conftest import rendered
 from tests.support import factories
 
