@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from core import audit, pacing
+from core import audit, notifications, pacing
 from core.config import Settings
 from core.errors import InvalidInput
 from core.models import Account, AccountLaunch
@@ -139,6 +139,8 @@ def pause(session: Session, account: Account, kind: str, reason: str, now: datet
     account.paused_kind, account.paused_reason, account.paused_at = kind, reason, now
     account.updated_at = now
     audit.record(session, actor, "account_paused", at=now, kind=kind, reason=reason)
+    # In the same transaction, so the admins and the waiting jobs' owners hear of it exactly when it is committed.
+    notifications.account_needs_admin(session, reason, now)
     return True
 
 
@@ -160,6 +162,7 @@ def session_renewed(session: Session, account: Account, by: str, now: datetime, 
     account.ramp_started_at, account.ramp_start_share = now, reconnect_share
     account.updated_at = now
     audit.record(session, "admin", "session_renewed", at=now, by=by, restart_share=reconnect_share)
+    notifications.account_resumed(session, now)
 
 
 def resume(session: Session, account: Account, by: str, now: datetime) -> None:
@@ -173,6 +176,7 @@ def resume(session: Session, account: Account, by: str, now: datetime) -> None:
     account.blocked_until = None
     account.updated_at = now
     audit.record(session, "admin", "account_resumed", at=now, by=by, was=was)
+    notifications.account_resumed(session, now)
 
 
 @dataclass(frozen=True, slots=True)

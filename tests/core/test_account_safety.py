@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core import accounts, queue_controls, waiting
+from core import accounts, notifications, notify_prefs, queue_controls, waiting
 from core.engine import Engine
 from core.models import AccountLaunch, Job, Lead, Run, User, utcnow
+from core.notify_tables import AlertState, OutboxMessage
 from core.reconciler import Reconciler
 from core.wait_reasons import Reason
 from tests.support import factories
@@ -131,3 +132,37 @@ def test_linkedin_slowing_the_account_down_backs_off_for_hours(rig):
     account = rig.account()
     assert account.blocked_until >= utcnow() + timedelta(hours=rig.settings.rate_limit_backoff_hours - 0.1)
     assert rig.launches() == 1
+
+
+def test_a_dead_session_tells_the_admins_and_each_waiting_owner_once_and_a_renewal_closes_it(rig):
+    rig.sb.set_faults(exit_codes={"84": 1.0})
+    job_ids, root = _three_analysts(rig)
+    with rig.db.read() as s:
+        people = {u.name: u for u in s.scalars(select(User))}
+    for name in ("root", "ana", "ole"):  # kari saved no channel: nothing to send her
+        notify_prefs.save(
+            rig.db,
+            rig.settings,
+            people[name],
+            email=f"{name}@example.com",
+            on_completed=True,
+            on_failed=True,
+            on_needs_admin=True,
+        )
+    rig.engine.dispatch()
+    rig.drain(lambda: rig.account().paused_kind == accounts.Hold.SESSION)
+    rig.reconciler.run_once()  # another pass while paused tells nobody again
+    with rig.db.read() as s:
+        rows = list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        alert = s.get(AlertState, notifications.ACCOUNT_PAUSED)
+    assert sorted((r.event, r.user_id) for r in rows) == sorted(
+        [("account_paused", root.id), ("job_needs_admin", people["ana"].id), ("job_needs_admin", people["ole"].id)]
+    )
+    assert {r.job_id for r in rows if r.event == "job_needs_admin"} == set(job_ids[:2])
+    assert "exit 84" in rows[0].payload["reason"]
+    assert alert is not None and alert.is_open
+
+    rig.sb.set_faults(exit_codes={})
+    queue_controls.session_renewed(rig.db, rig.bell, rig.settings, root)
+    with rig.db.read() as s:
+        assert not s.get(AlertState, notifications.ACCOUNT_PAUSED).is_open  # the next pause is told again
