@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system packages the tests need (PostgreSQL server, Chromium) when run as root with apt.
+# Installs the system packages the tests need (PostgreSQL server, Chromium, promtool) when run as root with apt.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# promtool checks and unit-tests docs/prometheus-alerts.yml; Debian ships it in the prometheus package.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "note: missing ${need[*]}; tests that need them skip locally (and fail under CI=true)." >&2
