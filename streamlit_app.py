@@ -17,6 +17,9 @@ from pages.common import (
     sign_out,
 )
 
+# The url_path of every page below (Streamlit names a file page after its file).
+SIGNED_OUT_PATHS = ("", "task_manager", "history", "settings", "admin")
+
 st.set_page_config(page_title="LeadRelay", page_icon=":material/conveyor_belt:", layout="wide")
 
 
@@ -51,7 +54,13 @@ def sign_in_page() -> None:
 user = current_user()
 if user is None:
     flush_cookie()
-    st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+    # The sign-in form answers on every page's address, so a link opened signed out (a notification's
+    # /history?job=7) is still that address, query included, once the person has signed in.
+    signed_out = [
+        st.Page(sign_in_page, title="Sign in", icon=":material/login:", url_path=path, default=not path)
+        for path in SIGNED_OUT_PATHS
+    ]
+    st.navigation(signed_out, position="hidden").run()
     st.stop()
 
 pages = [

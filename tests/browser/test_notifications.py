@@ -62,11 +62,6 @@ def test_a_webhook_set_on_the_page_tells_the_job_ended_and_its_link_opens_it(liv
     assert page.get_by_text("ole private.xlsx").count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streamlit_app.py's signed-out navigation knows only '/', so /history becomes 'Page not found' and then "
-    "Upload after sign-in; fixed by giving the sign-in page every page's url_path (left to the pages' owner)",
-)
 def test_a_link_opened_signed_out_opens_the_job_after_sign_in(live, context):
     job_id = _finish(live, "ana", "weekend leads.csv")
     page = context.new_page()

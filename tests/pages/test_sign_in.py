@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
 from sqlalchemy import func, select
 
 from core import auth, users
@@ -83,3 +87,12 @@ def test_single_sign_on_maps_to_a_local_analyst(open_app, app_db, monkeypatch, t
     with app_db.read() as s:
         assert s.scalar(select(func.count()).select_from(User)) == 1
         assert s.scalar(select(AuditEvent.action)) == "user_created"
+
+
+def test_the_sign_in_form_answers_on_every_pages_address():
+    """A page added to the navigation needs its address in SIGNED_OUT_PATHS, or its links land on 'Page not found'."""
+    source = (Path(__file__).parents[2] / "streamlit_app.py").read_text(encoding="utf-8")
+    files = re.findall(r'st\.Page\("pages/(\w+)\.py"[^)]*?(default=True)?\)', source)
+    expected = {"" if default else name for name, default in files}
+    paths = ast.literal_eval(re.search(r"SIGNED_OUT_PATHS = (\(.*?\))", source).group(1))
+    assert len(files) == 5 and set(paths) == expected
