@@ -159,12 +159,6 @@ class PhantomBusterClient:
         items = self.fetch_result_object(container_id)
         return None if items is None else parse_rows(items)
 
-    def fetch_output(self, container_id: str) -> str:
-        """GET containers/fetch-output (console text; empty when PhantomBuster answers 204)."""
-        data = self._request("GET", "containers/fetch-output", params={"id": container_id, "mode": "json"})
-        out = data.get("output") if isinstance(data, dict) else None
-        return out if isinstance(out, str) else ""
-
     def fetch_agent(self) -> AgentInfo:
         """GET agents/fetch for the configured agent."""
         data = self._request("GET", "agents/fetch", params={"id": self.agent_id})
@@ -372,14 +366,12 @@ def build_client(
     timeout: float = 15.0,
     max_retries: int = 4,
     retry_after_cap: float = 30.0,
-    transport: httpx.BaseTransport | None = None,
     storage_hosts: tuple[str, ...] = result_files.STORAGE_HOSTS,
 ) -> PhantomBusterClient:
     """A client with a pooled httpx.Client, timeouts always on."""
     http = httpx.Client(
         base_url=base_url.rstrip("/") + "/",
         timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
-        transport=transport,
     )
     return PhantomBusterClient(
         http,

@@ -21,8 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "contract" / "phantombuster_contract.json"
 OPENAPI_NAME = "phantombuster-openapi-v2.json"
-# The endpoints LeadRelay calls (core/phantombuster.py) plus agents/save and agents/fetch-output, which the
-# sandbox serves and the tests use to set agents up and read their console.
+# The endpoints LeadRelay calls (core/phantombuster.py) plus agents/save and the two fetch-output endpoints,
+# which the sandbox serves and the tests use to set agents up and read a run's console.
 ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("post", "agents/launch"),
     ("get", "agents/fetch"),
