@@ -59,6 +59,9 @@ SENTENCES: dict[str, str] = {
     "account_limits_changed": "{by} changed the LinkedIn account's limits.",
     "account_ramp_started": "{by} started the ramp of a new LinkedIn account.",
     "user_created": "{by} created the account {user}.",
+    "user_disabled": "{by} disabled the account {user}.",
+    "user_enabled": "{by} enabled the account {user} again.",
+    "user_role_changed": "{by} made {user} an {new} (was {old}).",
     "retention_clean_up": "Old jobs were removed: {jobs} jobs, {leads} leads.",
 }
 
