@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import streamlit as st
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from core.models import Job
+from core.models import Job, Lead, utcnow
 from tests.support import factories
 
 
@@ -102,3 +103,64 @@ def test_a_file_without_leads_cannot_be_queued(open_app, app_db):
     at = upload(open_app(ana), lead_file(n=0, bad=3, dupes=0))
     assert metrics(at)["Good leads"] == "0"
     assert at.button(key="queue_processing").disabled
+
+
+def _colleague_enriched_last_week(app_db, n: int) -> Job:
+    """ana's job of `n` Acme leads, enriched a week ago (factories name them acme-person-0 …)."""
+    with app_db.write() as s:
+        ana = factories.user(s, "ana")
+        job = factories.job(s, ana, {"Acme": n}, file_name="anas-secret-leads.xlsx")
+        s.execute(
+            update(Lead)
+            .where(Lead.job_id == job.id)
+            .values(status="success", enriched_at=utcnow() - timedelta(days=7), profile={"fullName": "Kari Nordmann"})
+        )
+    return job
+
+
+def _file_of(urls: list[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Name", "Company", "LinkedIn"])
+    writer.writerows([f"Person {i}", "Acme", url] for i, url in enumerate(urls))
+    return out.getvalue().encode()
+
+
+def _page_text(at) -> str:
+    parts = [e.value for kind in ("markdown", "info", "warning", "success", "caption", "error") for e in at.get(kind)]
+    return " ".join(str(p) for p in parts)
+
+
+def test_a_colleagues_recent_results_are_reused_and_nothing_of_theirs_is_shown(open_app, app_db):
+    theirs = _colleague_enriched_last_week(app_db, 3)
+    with app_db.write() as s:
+        ole = factories.user(s, "ole")
+    urls = [f"https://www.linkedin.com/in/acme-person-{i}" for i in range(3)] + ["https://www.linkedin.com/in/new-1"]
+    at = upload(open_app(ole), _file_of(urls))
+    assert not at.exception
+    assert metrics(at)["Reused"] == "3"
+    text = _page_text(at)
+    assert "3 leads will be reused from enrichments in the last 30 days" in text
+    assert f"#{theirs.id}" not in text and "anas-secret" not in text and "ana" not in text.replace("analyst", "")
+    at = at.button(key="queue_processing").click().run()
+    with app_db.read() as s:
+        job = s.scalar(select(Job).where(Job.owner_id == ole.id))
+        statuses = sorted(s.scalars(select(Lead.status).where(Lead.job_id == job.id)))
+    assert job.total_leads == 1 and statuses == ["pending", "reused", "reused", "reused"]
+
+
+def test_a_file_with_nothing_to_send_offers_the_reused_results_instead_of_a_job(open_app, app_db, rings):
+    _colleague_enriched_last_week(app_db, 3)
+    with app_db.write() as s:
+        ole = factories.user(s, "ole")
+    at = upload(open_app(ole), _file_of([f"https://www.linkedin.com/in/acme-person-{i}" for i in range(3)]))
+    assert not at.exception
+    assert "nothing needs sending to PhantomBuster" in _page_text(at)
+    assert not [b for b in at.button if b.key == "queue_processing"]
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Results (.xlsx)", "Results (.csv)"} <= labels
+    with app_db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.owner_id == ole.id)) == 0
+    assert rings.calls == []
+    at.checkbox(key="include_recent").check().run()  # "Enrich them again": then it can be queued
+    assert [b for b in at.button if b.key == "queue_processing"]
