@@ -32,7 +32,7 @@ def _import(server: AppServer, path: Path, owner: str, batch: int) -> int:
 
 def _scroll_to(page, text: str) -> None:
     page.get_by_text(text, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
-    time.sleep(1.5)
+    time.sleep(1.5)  # smooth scrolling ends in about a second; the picture waits for it
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     redis = RedisServer(tmp / "redis")
     server = AppServer(tmp, f"sqlite:///{db_path}", redis, expected_run_seconds=6)
     try:
-        server.start(faults={"run_seconds": [1.0, 2.0], "exit_codes": {"87": 0.3}, "seed": 5})
+        server.start(faults={"run_seconds": [1.0, 2.0], "exit_codes": {"1": 0.3}, "seed": 5})
         for name, role in (("ana", "analyst"), ("ole", "analyst"), ("root", "admin")):
             server.add_user(name, role)
         done = _import(
@@ -85,8 +85,8 @@ def main() -> None:
             admin = b.new_context(viewport=SIZE).new_page()
             sign_in(admin, server.url, "root")
             go(admin, "Task Manager")
-            admin.get_by_text("running now").first.wait_for(timeout=30_000)
-            time.sleep(2)
+            admin.get_by_text("running for").first.wait_for(timeout=60_000)
+            time.sleep(2)  # let the progress bars draw their first refresh, for the picture only
             admin.screenshot(path=str(OUT / "task-manager.png"))
 
             go(admin, "History")
@@ -98,8 +98,13 @@ def main() -> None:
 
             go(admin, "Admin")
             admin.get_by_text("Worker heartbeat").wait_for()
-            time.sleep(1.5)
+            time.sleep(1.5)  # the charts fade in; a picture taken at once shows them half drawn
             admin.screenshot(path=str(OUT / "admin.png"))
+
+            go(admin, "Notifications")
+            admin.get_by_label("E-mail address").wait_for()
+            admin.get_by_text("Your latest messages").wait_for()
+            admin.screenshot(path=str(OUT / "notifications.png"))
         print("\n".join(str(p.relative_to(ROOT)) for p in sorted(OUT.glob("*.png"))))
     finally:
         server.stop()
