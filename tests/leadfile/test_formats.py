@@ -159,14 +159,19 @@ def test_real_type_wins_over_the_name() -> None:
     _assert_leads(as_xlsx, rows)
 
 
-def test_file_name_is_never_a_path(tmp_path) -> None:
-    before = set(os.listdir(tempfile.gettempdir()))
+def test_file_name_is_never_a_path(tmp_path, monkeypatch) -> None:
+    # A temporary directory of its own (for this process and the reader child), so that what other programs put
+    # in /tmp meanwhile cannot be mistaken for something the reader left behind.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     name = "../../../../tmp/evil name.xlsx"
     parsed = parse_file(xlsx_openpyxl({"Leads": lead_rows(1)}), name)
     assert parsed.file_name == name
     assert not os.path.exists("/tmp/evil name.xlsx")
-    leftovers = {n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith("leadrelay-")}
-    assert leftovers == set()
+    assert not (scratch.parent / "evil name.xlsx").exists()
+    assert os.listdir(scratch) == []  # the reader left nothing behind
 
 
 def test_content_hash_and_size() -> None:
