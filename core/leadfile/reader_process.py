@@ -147,6 +147,10 @@ def _checked(answer: dict[str, Any], lines: list[str]) -> SheetRows:
 
 def _run_child(request: dict[str, Any], cwd: str, limits: Limits) -> dict[str, Any]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    if "COVERAGE_PROCESS_CONFIG" in os.environ:
+        # Only under `make coverage`: coverage.py hands its settings to child processes in this one variable,
+        # and the clean environment above would otherwise leave the reader child unmeasured.
+        env["COVERAGE_PROCESS_CONFIG"] = os.environ["COVERAGE_PROCESS_CONFIG"]
     # -B: no __pycache__ in the source tree; -E -s: no environment or user site settings.
     proc = subprocess.Popen(
         [sys.executable, "-B", "-E", "-s", str(CHILD)],
