@@ -215,10 +215,29 @@ def toast_later(text: str, icon: str | None = None) -> None:
     st.session_state.setdefault("pending_toasts", []).append((text, icon))
 
 
+# How many different places toasts take in turn (see `_toast`).
+TOAST_PLACES = 6
+
+
+def _toast(text: str, icon: str | None, duration: str = "short") -> None:
+    """A toast at a place the previous few did not take.
+
+    The browser treats a toast drawn at the same place in the page as the one still showing there as that same
+    toast, and keeps the old text. The sidebar's 3-second refresh draws its toasts at the same place each time,
+    so a job's "completed" toast a few seconds after its "queued" one would be lost. Invisible empty elements
+    before it move each toast to a place of its own.
+    """
+    n = st.session_state.get("toast_count", 0)
+    st.session_state["toast_count"] = n + 1
+    for _ in range(n % TOAST_PLACES):
+        st.empty()
+    st.toast(text, icon=icon, duration=duration)
+
+
 def show_toasts() -> None:
     """Show the toasts queued by the last action."""
     for text, icon in st.session_state.pop("pending_toasts", []):
-        st.toast(text, icon=icon)
+        _toast(text, icon)
 
 
 def _job_toasts(user: User) -> None:
@@ -233,19 +252,19 @@ def _job_toasts(user: User) -> None:
             continue
         seen.add(job.id)
         if job.status == JobStatus.COMPLETED:
-            st.toast(
+            _toast(
                 f"Enrichment completed for {plain(job.file_name)}: {job.completed_leads} of {job.total_leads} leads "
                 "enriched" + (f", {job.failed_leads} failed" if job.failed_leads else ""),
-                icon=":material/check_circle:",
-                duration="long",
+                ":material/check_circle:",
+                "long",
             )
         elif job.status == JobStatus.FAILED:
-            st.toast(
+            _toast(
                 f"Enrichment failed for {plain(job.file_name)}: "
                 f"{plain(job.error_message or 'no lead could be enriched.')} "
                 "Retry failed leads from History.",
-                icon=":material/error:",
-                duration="long",
+                ":material/error:",
+                "long",
             )
 
 
@@ -275,21 +294,23 @@ def sidebar_indicator(user: User) -> None:
                 still = auth.user_for_token(session, token)
             if still is None:
                 st.rerun()  # signed out elsewhere, expired or disabled: back to the sign-in page
-        show_toasts()
-        _job_toasts(user)
         with app().db.read() as session:
             ind = read_models.indicator(session, user)
         if ind.active == 0:
             with st.container(border=True, key="idle_indicator"):
                 st.caption(":material/check_circle: No active jobs")
-            return
-        with st.container(border=True, key="busy_indicator"):
-            plural = "s" if ind.active > 1 else ""
-            st.markdown(f":material/progress_activity: **{ind.active} active job{plural}**")
-            # The newest job's own name and its own percentage, never another job's.
-            st.progress(
-                min(1.0, ind.latest_percentage / 100), text=f"{plain(ind.latest_file)}: {ind.latest_percentage:.0f}%"
-            )
+        else:
+            with st.container(border=True, key="busy_indicator"):
+                plural = "s" if ind.active > 1 else ""
+                st.markdown(f":material/progress_activity: **{ind.active} active job{plural}**")
+                # The newest job's own name and its own percentage, never another job's.
+                st.progress(
+                    min(1.0, ind.latest_percentage / 100),
+                    text=f"{plain(ind.latest_file)}: {ind.latest_percentage:.0f}%",
+                )
+        # Last, so the empty elements that give each toast a place of its own move nothing visible.
+        show_toasts()
+        _job_toasts(user)
 
     st.html(STYLE)
     with st.sidebar:
