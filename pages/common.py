@@ -222,8 +222,8 @@ TOAST_PLACES = 6
 def _toast(text: str, icon: str | None, duration: str = "short") -> None:
     """A toast at a place the previous few did not take.
 
-    The browser treats a toast drawn at the same place in the page as the one still showing there as that same
-    toast, and keeps the old text. The sidebar's 3-second refresh draws its toasts at the same place each time,
+    Streamlit's front end treats a toast drawn at the same place in the page as the one still showing there as
+    that same toast, and keeps the old text (streamlit/streamlit#16498). The sidebar's 3-second refresh draws its toasts at the same place each time,
     so a job's "completed" toast a few seconds after its "queued" one would be lost. Invisible empty elements
     before it move each toast to a place of its own.
     """
